@@ -1,0 +1,41 @@
+"""A request: prompt (prefill) tokens, decode tokens, an arrival time and an optional class.
+
+Token convention (spec section 7): a request's prefill is finished by the iteration that
+processes its last prompt token; ``decode_tokens`` counts the decode iterations after it, each
+of which emits one output token. A request with ``prompt_tokens == 0`` is already decoding
+when it arrives (the paper's Fig. 8 requests A, B, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    request_id: int
+    arrival_time: float
+    prompt_tokens: int
+    decode_tokens: int
+    job_class: str = "default"
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt_tokens < 0 or self.decode_tokens < 0:
+            raise ValueError(
+                f"request {self.request_id}: token counts must be >= 0 "
+                f"(prompt_tokens={self.prompt_tokens}, decode_tokens={self.decode_tokens})"
+            )
+        if self.prompt_tokens + self.decode_tokens == 0:
+            raise ValueError(f"request {self.request_id}: has no tokens at all (prompt 0 and decode 0)")
+        if not self.arrival_time >= 0:
+            raise ValueError(f"request {self.request_id}: arrival_time must be >= 0, got {self.arrival_time}")
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.decode_tokens
+
+    @property
+    def name(self) -> str:
+        """Short display name: the label if given, else the id."""
+        return self.label if self.label is not None else str(self.request_id)

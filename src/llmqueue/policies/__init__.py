@@ -1,0 +1,13 @@
+"""Scheduling policies: pure functions from an engine view to a batch plan."""
+
+from .base import Policy, fill_chunks, fill_decodes, fill_whole_prefills
+from .priority import ClassPriority
+from .real_systems import FasterTransformer, Orca, SarathiServe, VanillaVLLM
+from .registry import POLICIES, make_policy
+from .work_conservation import check_work_conserving, is_work_conserving_plan
+
+__all__ = [
+    "Policy", "fill_chunks", "fill_decodes", "fill_whole_prefills", "ClassPriority",
+    "FasterTransformer", "Orca", "SarathiServe", "VanillaVLLM", "POLICIES", "make_policy",
+    "check_work_conserving", "is_work_conserving_plan",
+]
