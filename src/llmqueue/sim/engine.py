@@ -1,0 +1,195 @@
+"""One simulated LLM engine: it asks its policy for a batch at every iteration boundary,
+checks the plan, advances the clock by the batch time and applies the plan.
+
+The engine is a component on a :class:`~llmqueue.sim.kernel.Kernel`, so the single-engine
+simulator and the network simulator drive the same code. Requests still being served are
+kept in admission (FCFS) order, which is the order policies see.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Callable
+
+from ..engine.batch_time import BatchTimeModel
+from ..engine.plan import BatchPlan, validate_plan
+from ..engine.request import Request
+from ..engine.state import EngineView, RequestState
+from ..policies.base import Policy
+from .kernel import DECIDE, ITERATION_END, Kernel
+
+
+class EngineStalled(RuntimeError):
+    """The policy returns an empty batch although work is waiting: it will never progress."""
+
+
+class RequestLog:
+    """Per-request times, as parallel columns (cheap to append, easy to turn into a DataFrame)."""
+
+    COLUMNS = ("request_id", "arrival_time", "prompt_tokens", "decode_tokens", "prefill_end_time",
+               "first_token_time", "completion_time")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def add(self, req: Request, prefill_end: float, first_token: float, completion: float) -> None:
+        self.rows.append((req.request_id, req.arrival_time, req.prompt_tokens, req.decode_tokens,
+                          prefill_end, first_token, completion))
+
+
+class IterationLog:
+    """Per-iteration columns, plus the batch plans when asked for."""
+
+    COLUMNS = ("start_time", "end_time", "prefill_tokens", "decode_tokens", "num_requests",
+               "backlog_tokens", "num_in_system")
+
+    def __init__(self, keep_plans: bool = False) -> None:
+        self.columns = {c: array("d" if c.endswith("time") else "q") for c in self.COLUMNS}
+        self.plans: list[BatchPlan] | None = [] if keep_plans else None
+
+    def add(self, start: float, end: float, plan: BatchPlan, backlog: int, in_system: int) -> None:
+        c = self.columns
+        c["start_time"].append(start)
+        c["end_time"].append(end)
+        c["prefill_tokens"].append(plan.prefill_tokens)
+        c["decode_tokens"].append(len(plan.decode))
+        c["num_requests"].append(plan.num_requests)
+        c["backlog_tokens"].append(backlog)
+        c["num_in_system"].append(in_system)
+        if self.plans is not None:
+            self.plans.append(plan)
+
+
+class _Live:
+    """Times the engine records for one request while it is in service."""
+
+    __slots__ = ("prefill_end", "first_token", "last_token")
+
+    def __init__(self, prefill_end: float) -> None:
+        self.prefill_end = prefill_end
+        self.first_token = float("nan")
+        self.last_token = float("nan")
+
+
+class SimEngine:
+    """An engine on a kernel. ``submit`` a request; ``on_complete(request, time)`` is called when it leaves."""
+
+    def __init__(self, kernel: Kernel, policy: Policy, batch_time: BatchTimeModel, *,
+                 request_log: RequestLog | None = None, iteration_log: IterationLog | None = None,
+                 on_complete: Callable[[Request, float], None] | None = None,
+                 validate: bool = True, name: str = "engine") -> None:
+        self.kernel = kernel
+        self.policy = policy
+        self.batch_time = batch_time
+        self.request_log = request_log if request_log is not None else RequestLog()
+        self.iteration_log = iteration_log if iteration_log is not None else IterationLog()
+        self.on_complete = on_complete
+        self.validate = validate
+        self.name = name
+        self._states: dict[int, RequestState] = {}
+        self._live: dict[int, _Live] = {}
+        self._seq = 0
+        self._busy = False            # an iteration is running or a decision is scheduled
+        self.backlog_tokens = 0       # unprocessed tokens of requests in this engine
+        self.tokens_arrived = 0
+        self.tokens_processed = 0
+        self.itl = array("d")         # every gap between consecutive output tokens of a request
+
+    # -- arrivals -----------------------------------------------------------------------------
+    def submit(self, request: Request) -> None:
+        """A request enters the engine now; it is seen at the next iteration boundary."""
+        rid = request.request_id
+        if rid in self._states:
+            raise ValueError(f"{self.name}: request {rid} submitted twice")
+        self._states[rid] = RequestState(request, self._seq)
+        self._seq += 1
+        self._live[rid] = _Live(self.kernel.now if request.prompt_tokens == 0 else float("nan"))
+        self.backlog_tokens += request.total_tokens
+        self.tokens_arrived += request.total_tokens
+        if not self._busy:
+            self._busy = True
+            self.kernel.schedule(self.kernel.now, self._decide, DECIDE)
+
+    @property
+    def num_in_system(self) -> int:
+        return len(self._states)
+
+    # -- one iteration ------------------------------------------------------------------------
+    def _decide(self) -> None:
+        if not self._states:
+            self._busy = False
+            return
+        now = self.kernel.now
+        view = EngineView(now=now, requests=tuple(self._states.values()))
+        plan = self.policy(view)
+        if self.validate:
+            validate_plan(plan, view, self.policy.token_budget, self.policy.max_batch_size)
+        if plan.is_empty:
+            head = next(iter(self._states.values()))
+            raise EngineStalled(
+                f"{self.name}: {self.policy.describe()} forms no batch at t={now:.6g}s although "
+                f"{len(self._states)} request(s) wait (head request {head.request_id} has "
+                f"{head.prefill_left} prompt tokens left). A whole-prefill policy cannot schedule a "
+                f"prompt larger than its token budget: raise token_budget or use a chunking "
+                f"policy (orca, sarathi).")
+        if self.batch_time.load_only:
+            dt = self.batch_time.load_time(plan.tokens)
+        else:
+            dt = self.batch_time.duration(plan.prefill_tokens, len(plan.decode), self._context_after(plan))
+        end = now + dt
+        self.iteration_log.add(now, end, plan, self.backlog_tokens, len(self._states))
+        self.kernel.schedule(end, lambda: self._finish(plan), ITERATION_END)
+
+    def _context_after(self, plan: BatchPlan) -> int:
+        states = self._states
+        ctx = 0
+        for rid, n in plan.prefill:
+            ctx += states[rid].context_tokens + n
+        for rid in plan.decode:
+            ctx += states[rid].context_tokens + 1
+        return ctx
+
+    def _finish(self, plan: BatchPlan) -> None:
+        now = self.kernel.now
+        states, live = self._states, self._live
+        done: list[int] = []
+        for rid, n in plan.prefill:
+            s = states[rid]
+            s._prefill_left -= n
+            if s._prefill_left == 0:
+                live[rid].prefill_end = now
+                if s._decode_left == 0:
+                    done.append(rid)
+        itl = self.itl
+        for rid in plan.decode:
+            s = states[rid]
+            s._decode_left -= 1
+            lv = live[rid]
+            if lv.first_token != lv.first_token:  # NaN: this is the first output token
+                lv.first_token = now
+            else:
+                itl.append(now - lv.last_token)
+            lv.last_token = now
+            if s._decode_left == 0:
+                done.append(rid)
+        n_tokens = plan.tokens
+        self.backlog_tokens -= n_tokens
+        self.tokens_processed += n_tokens
+        for rid in done:
+            s = states.pop(rid)
+            lv = live.pop(rid)
+            self.request_log.add(s.request, lv.prefill_end, lv.first_token, now)
+            if self.on_complete is not None:
+                self.on_complete(s.request, now)
+        self.kernel.schedule(now, self._decide, DECIDE)
+
+    # -- end of run ---------------------------------------------------------------------------
+    def flush_unfinished(self) -> None:
+        """Log the requests still in the engine, with empty (NaN) times for what has not happened."""
+        nan = float("nan")
+        for rid, s in self._states.items():
+            lv = self._live[rid]
+            self.request_log.add(s.request, lv.prefill_end, lv.first_token, nan)
+
+    def remaining(self) -> list[RequestState]:
+        return list(self._states.values())
