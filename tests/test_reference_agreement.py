@@ -93,9 +93,11 @@ def test_reference_stalls_when_head_prompt_exceeds_budget():
 # --------------------------------------------------------------------------------------------
 # Random traces
 
-def make_trace(seed, n, budget, whole_prefill, load, tokens_per_s):
+def make_trace(seed, n, budget, whole_prefill, load, tokens_per_s, shuffle_ids=False):
     """Poisson arrivals at ``load`` times the token capacity; mixed prompt/decode lengths with
-    some zeros; some arrivals share a time stamp, with request ids not in list order."""
+    some zeros; a fifth of the arrivals share a time stamp with the one before. Request ids
+    increase along the list unless ``shuffle_ids``, which makes the FCFS tie rule (request id)
+    differ from list order."""
     rng = np.random.default_rng(seed)
     pmax = budget if whole_prefill else 3 * budget
     kind = rng.choice(4, size=n, p=[0.1, 0.4, 0.35, 0.15])
@@ -113,7 +115,7 @@ def make_trace(seed, n, budget, whole_prefill, load, tokens_per_s):
     same[0] = False
     for i in np.nonzero(same)[0]:
         times[i] = times[i - 1]
-    ids = rng.permutation(n) + 1000
+    ids = (rng.permutation(n) if shuffle_ids else np.arange(n)) + 1000
     return [(int(ids[i]), float(times[i]), int(prompts[i]), int(decodes[i])) for i in range(n)]
 
 
@@ -221,6 +223,10 @@ def test_simulator_agrees_with_reference(policy, config):
     model = _staircase() if model_name == "staircase" else _affine()
     whole = policy in ("fastertransformer", "vllm")
     capacity = budget / model.duration(budget, 0, 0)  # tokens per second at a full batch
+    if policy == "fastertransformer":
+        # decode priority starves prefills: a backlog builds at any load and every later batch
+        # is a small decode-only one, so a shorter trace covers as many iterations
+        n //= 5
     trace = make_trace(seed * 10 + len(policy), n, budget, whole, load, capacity)
     _compare(*_run_both(policy, budget, kmax, model, trace))
 
@@ -230,9 +236,26 @@ def test_simulator_agrees_on_fig8_and_edges(policy):
     from llmqueue.engine import ConstantBatchTime
     budget = 5 if policy == "orca" else 4
     _compare(*_run_both(policy, budget, None, ConstantBatchTime(1.0), FIG8))
-    edges = [(0, 0.0, 3, 0), (1, 1.0, 2, 2), (3, 5.0, 1, 1), (2, 5.0, 0, 1), (4, 9.0, 4, 3)]
+    # decode 0; an arrival exactly at a boundary (1.0); idling; a simultaneous pair; k_max
+    edges = [(0, 0.0, 3, 0), (1, 1.0, 2, 2), (2, 5.0, 0, 1), (3, 5.0, 1, 1), (4, 9.0, 4, 3)]
     for kmax in (None, 1, 2):
         _compare(*_run_both(policy, 4, kmax, ConstantBatchTime(1.0), edges))
+
+
+@pytest.mark.parametrize("policy", ["fastertransformer", "vllm", "orca", "sarathi"])
+def test_simulator_fcfs_ties_by_request_id(policy):
+    """Requests with the same arrival time are served in request-id order, whatever their
+    order in the input list (the list is sorted by arrival time only)."""
+    model = _staircase()
+    budget = 128
+    whole = policy in ("fastertransformer", "vllm")
+    from llmqueue.engine import ConstantBatchTime
+    pair = [(0, 0.0, 3, 0), (3, 5.0, 1, 1), (2, 5.0, 0, 1)]  # 2 and 3 tie; 3 listed first
+    for kmax in (None, 1):
+        _compare(*_run_both(policy, 4, kmax, ConstantBatchTime(1.0), pair))
+    trace = make_trace(99, 400 if whole else 1500, budget, whole, 0.8,
+                       budget / model.duration(budget, 0, 0), shuffle_ids=True)
+    _compare(*_run_both(policy, budget, None, model, trace))
 
 
 @pytest.mark.parametrize("policy", ["fastertransformer", "vllm"])

@@ -1,0 +1,134 @@
+"""Arrival processes: when requests reach the system.
+
+Each process is a frozen dataclass whose :meth:`ArrivalProcess.times` yields an infinite,
+nondecreasing sequence of arrival times in seconds, the first one gap after time 0. Renewal
+processes draw their gaps from the given generator in chunks of :data:`CHUNK` (vectorised, and
+the sequence depends on nothing but the generator's state). ``mean_rate`` (requests/s) and
+``cv2`` (squared coefficient of variation of the gaps) are what the capacity theory needs.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import count
+
+import numpy as np
+
+#: Gaps drawn per call to the generator.
+CHUNK = 4096
+
+
+def _positive(what: str, value: float, unit: str = "") -> float:
+    """``value`` as a float, or a ValueError that says what to change."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number > 0{unit}, got {value!r}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{what} must be a finite number > 0{unit}, got {value!r}")
+    return x
+
+
+class ArrivalProcess(ABC):
+    """An infinite stream of arrival times (seconds)."""
+
+    @property
+    @abstractmethod
+    def mean_rate(self) -> float:
+        """Long-run arrivals per second."""
+
+    @property
+    @abstractmethod
+    def cv2(self) -> float:
+        """Squared coefficient of variation of the inter-arrival gaps."""
+
+    @abstractmethod
+    def times(self, rng: np.random.Generator) -> Iterator[float]:
+        """Arrival times t1 <= t2 <= ..., without end."""
+
+
+class _Renewal(ArrivalProcess):
+    """Arrival times are cumulative sums of i.i.d. gaps drawn CHUNK at a time."""
+
+    @abstractmethod
+    def _gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n independent gaps in seconds."""
+
+    def times(self, rng: np.random.Generator) -> Iterator[float]:
+        t = 0.0
+        while True:
+            chunk = t + np.cumsum(self._gaps(rng, CHUNK))
+            yield from chunk.tolist()
+            t = float(chunk[-1])
+
+
+@dataclass(frozen=True)
+class PoissonArrivals(_Renewal):
+    """Poisson process: exponential gaps with mean 1/rate."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
+
+    @property
+    def mean_rate(self) -> float:
+        return self.rate
+
+    @property
+    def cv2(self) -> float:
+        return 1.0
+
+    def _gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.exponential(1.0 / self.rate, n)
+
+
+@dataclass(frozen=True)
+class GammaArrivals(_Renewal):
+    """Gamma gaps as in vLLM's benchmark: shape = burstiness, scale = 1/(rate * burstiness).
+
+    The mean gap is 1/rate and the squared coefficient of variation is 1/burstiness:
+    burstiness 1 is Poisson, below 1 burstier, above 1 more regular.
+    """
+
+    rate: float
+    burstiness: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
+        object.__setattr__(self, "burstiness", _positive("arrival burstiness", self.burstiness))
+
+    @property
+    def mean_rate(self) -> float:
+        return self.rate
+
+    @property
+    def cv2(self) -> float:
+        return 1.0 / self.burstiness
+
+    def _gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.gamma(self.burstiness, 1.0 / (self.rate * self.burstiness), n)
+
+
+@dataclass(frozen=True)
+class DeterministicArrivals(ArrivalProcess):
+    """Arrivals at exactly k/rate, k = 1, 2, ... (computed as k/rate, so no drift builds up)."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
+
+    @property
+    def mean_rate(self) -> float:
+        return self.rate
+
+    @property
+    def cv2(self) -> float:
+        return 0.0
+
+    def times(self, rng: np.random.Generator) -> Iterator[float]:
+        return (k / self.rate for k in count(1))
