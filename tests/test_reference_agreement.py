@@ -250,9 +250,10 @@ def test_simulator_fcfs_ties_by_request_id(policy):
     budget = 128
     whole = policy in ("fastertransformer", "vllm")
     from llmqueue.engine import ConstantBatchTime
-    pair = [(0, 0.0, 3, 0), (3, 5.0, 1, 1), (2, 5.0, 0, 1)]  # 2 and 3 tie; 3 listed first
+    # 2 and 3 tie and compete for a budget of 3; 3 is listed first, 2 must be served first
+    pair = [(0, 0.0, 3, 0), (3, 5.0, 2, 1), (2, 5.0, 2, 1)]
     for kmax in (None, 1):
-        _compare(*_run_both(policy, 4, kmax, ConstantBatchTime(1.0), pair))
+        _compare(*_run_both(policy, 3, kmax, ConstantBatchTime(1.0), pair))
     trace = make_trace(99, 400 if whole else 1500, budget, whole, 0.8,
                        budget / model.duration(budget, 0, 0), shuffle_ids=True)
     _compare(*_run_both(policy, budget, None, model, trace))

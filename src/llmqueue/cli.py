@@ -18,7 +18,7 @@ from rich.console import Console
 from .analysis.batches import format_plan
 from .analysis.theory import capacity_report
 from .policies import POLICIES, check_work_conserving, make_policy
-from .scenario import Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
+from .scenario import UNSET, Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
 from .sim.engine import EngineStalled
 from .sim.output import write_run
 from .sim.simulate import simulate as run_simulation
@@ -26,8 +26,8 @@ from .workload import TraceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Queueing theory of LLM serving: simulate batch schedulers and compute their capacity.")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 SCENARIO_HELP = "Scenario YAML file, or a built-in name (see `llmqueue scenarios`). Default: fig1."
 
@@ -48,17 +48,19 @@ def _overrides(policy, token_budget, max_batch_size, request_rate, burstiness, n
         o["workload.arrival.process"] = "gamma"
         o["workload.arrival.burstiness"] = burstiness
     if trace is not None:
+        # replay replaces the generated stream (initial requests stay)
         o["workload.trace"] = str(Path(trace).resolve())
+        for key in ("arrival", "prompt_tokens", "decode_tokens"):
+            o[f"workload.{key}"] = UNSET
+        for key, flag in (("num_requests", num_requests), ("duration_s", duration)):
+            if flag is None:
+                o[f"workload.{key}"] = UNSET
     return o
 
 
 def _load(scenario, overrides) -> Scenario:
     try:
-        sc = load_scenario(scenario, overrides)
-        if overrides.get("workload.trace") is not None and sc.workload.arrival is not None:
-            raise ScenarioError("--trace replaces the generated workload: use a scenario without "
-                                "'workload.arrival', or drop --trace")
-        return sc
+        return load_scenario(scenario, overrides)
     except (ScenarioError, TraceError, ValueError, OSError) as e:
         _fail(str(e))
         raise  # unreachable
@@ -214,6 +216,23 @@ def scenarios() -> None:
     for name, path in sorted(builtin_scenarios().items()):
         first = next((l[2:].strip() for l in path.read_text().splitlines() if l.startswith("# ")), "")
         console.print(f"[bold]{name:10s}[/] {first}", highlight=False)
+
+
+def _register_extensions() -> None:
+    """Add the commands that other subpackages define (each module has ``register(app)``)."""
+    import importlib
+    for mod in _EXTENSIONS:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name is not None and mod.startswith(e.name):
+                continue  # that subpackage is not part of this build
+            raise
+        module.register(app)
+
+
+_EXTENSIONS = ("llmqueue.lab.commands", "llmqueue.network.commands")
+_register_extensions()
 
 
 def main() -> None:

@@ -266,6 +266,10 @@ def builtin_scenarios() -> dict[str, Path]:
     return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
 
 
+#: An override value that removes the key from the scenario.
+UNSET = object()
+
+
 def _set_path(d: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     for k in keys[:-1]:
@@ -274,14 +278,17 @@ def _set_path(d: dict, dotted: str, value: Any) -> None:
             nxt = {}
             d[k] = nxt
         d = nxt
-    d[keys[-1]] = value
+    if value is UNSET:
+        d.pop(keys[-1], None)
+    else:
+        d[keys[-1]] = value
 
 
 def load_scenario(source: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Scenario:
     """Read a scenario (a path, a built-in name, or None for ``fig1``) and apply dotted overrides.
 
     Overrides map dotted keys to values, e.g. ``{"engine.token_budget": 256}``; a value of None
-    leaves the key as it is.
+    leaves the key as it is and :data:`UNSET` removes it.
     """
     name = "fig1" if source is None else str(source)
     path = Path(name)
