@@ -231,7 +231,8 @@ def _register_extensions() -> None:
         module.register(app)
 
 
-_EXTENSIONS = ("llmqueue.lab.commands", "llmqueue.network.commands")
+_EXTENSIONS = ("llmqueue.lab.commands", "llmqueue.network.commands", "llmqueue.real.commands",
+               "llmqueue.memory.commands")
 _register_extensions()
 
 
