@@ -10,7 +10,7 @@ Semantics (spec sections 1 and 3):
 * the engine starts idle at time 0; at a boundary ``now`` every request with
   ``arrival_time <= now`` is present (arrivals during an iteration are seen at the next one);
 * with no present request holding work, the engine idles to the next arrival time;
-* otherwise the policy forms a batch (FCFS = arrival order, ties by request id; k_max counts
+* otherwise the policy forms a batch (FCFS = arrival order, ties in input order; k_max counts
   requests in the batch; a loop that meets k_max stops); an empty batch while work exists means
   a whole-prefill policy is frozen: ``RuntimeError("stalled")``;
 * the iteration ends at ``now + batch_time(prefill, decode, context)``, where ``context`` sums,
@@ -116,8 +116,9 @@ def reference_simulate(policy, token_budget, max_batch_size, batch_time, request
             prefill_end[rid] = t
             if d == 0:
                 completion[rid] = t
-    # FCFS order: arrival time, ties by request id
-    fcfs = sorted(arrival, key=lambda r: (arrival[r], r))
+    # FCFS order: arrival time, ties in input order (the order requests enter the engine)
+    position = {rid: i for i, (rid, _, _, _) in enumerate(requests)}
+    fcfs = sorted(arrival, key=lambda r: (arrival[r], position[r]))
     iter_rows = []
     now = 0.0
     nxt = 0  # index in fcfs of the first request not yet seen

@@ -62,7 +62,7 @@ def test_reference_edge_cases():
     assert req[0] == (0.0, 1.0, None, 1.0)
     assert it[1][0] == 1.0 and it[1][5] == ((1, "p", 2),)
     assert req[1] == (1.0, 2.0, 3.0, 4.0)
-    # idle from 4.0 to the next arrival at 5.0; same arrival time: FCFS ties by request id
+    # idle from 4.0 to the next arrival at 5.0; same arrival time: FCFS ties in input order
     assert it[4][0] == 5.0 and it[4][5] == ((2, "d", 1), (3, "p", 1))
     assert req[2] == (5.0, 5.0, 6.0, 6.0)
     # k_max counts requests: the loop that meets it stops
@@ -243,17 +243,19 @@ def test_simulator_agrees_on_fig8_and_edges(policy):
 
 
 @pytest.mark.parametrize("policy", ["fastertransformer", "vllm", "orca", "sarathi"])
-def test_simulator_fcfs_ties_by_request_id(policy):
-    """Requests with the same arrival time are served in request-id order, whatever their
-    order in the input list (the list is sorted by arrival time only)."""
+def test_simulator_fcfs_ties_in_input_order(policy):
+    """Requests with the same arrival time are served in the order they enter the engine (their
+    order in the input stream), whatever their ids."""
     model = _staircase()
     budget = 128
     whole = policy in ("fastertransformer", "vllm")
     from llmqueue.engine import ConstantBatchTime
-    # 2 and 3 tie and compete for a budget of 3; 3 is listed first, 2 must be served first
+    # 2 and 3 tie and compete for a budget of 3; 3 is listed first, so 3 is served first
     pair = [(0, 0.0, 3, 0), (3, 5.0, 2, 1), (2, 5.0, 2, 1)]
     for kmax in (None, 1):
         _compare(*_run_both(policy, 3, kmax, ConstantBatchTime(1.0), pair))
+    _, it = reference_simulate(policy, 3, None, lambda p, d, c: 1.0, pair)
+    assert it[1][5][0][0] == 3
     trace = make_trace(99, 400 if whole else 1500, budget, whole, 0.8,
                        budget / model.duration(budget, 0, 0), shuffle_ids=True)
     _compare(*_run_both(policy, budget, None, model, trace))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .state import EngineView
+from typing import Mapping
+
+from .state import EngineView, RequestState
 
 
 class PlanError(ValueError):
@@ -52,9 +54,15 @@ EMPTY_PLAN = BatchPlan()
 
 
 def validate_plan(plan: BatchPlan, view: EngineView, token_budget: int,
-                  max_batch_size: int | None = None) -> None:
-    """Raise :class:`PlanError` naming the first constraint ``plan`` breaks in ``view``."""
-    states = view.by_id()
+                  max_batch_size: int | None = None,
+                  states: Mapping[int, RequestState] | None = None) -> None:
+    """Raise :class:`PlanError` naming the first constraint ``plan`` breaks in ``view``.
+
+    ``states`` (request id -> state of the view's requests) saves rebuilding that index when
+    the caller keeps one.
+    """
+    if states is None:
+        states = view.by_id()
     seen: set[int] = set()
     for rid, n in plan.prefill:
         s = states.get(rid)

@@ -123,7 +123,8 @@ class SimEngine:
         view = EngineView(now=now, requests=tuple(self._states.values()))
         plan = self.policy(view)
         if self.validate:
-            validate_plan(plan, view, self.policy.token_budget, self.policy.max_batch_size)
+            validate_plan(plan, view, self.policy.token_budget, self.policy.max_batch_size,
+                          self._states)
         if plan.is_empty:
             head = next(iter(self._states.values()))
             raise EngineStalled(
