@@ -91,6 +91,12 @@ def simulate(
     composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches.csv)."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
+    from .network.commands import is_network_scenario, simulate_command
+    if is_network_scenario(scenario):
+        return simulate_command(scenario, out=out, seed=seed, horizon=horizon, duration=duration, unsupported={
+            "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
+            "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
+            "--trace": trace, "--show-batches": show_batches, "--composition": composition})
     ov = _overrides(policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
                     duration, seed, trace)
     ov["simulation.horizon_s"] = horizon
@@ -159,6 +165,11 @@ def capacity(
     trace: Optional[Path] = _trace,
 ) -> None:
     """Capacity b_max/t(b_max), lambda*, rho, the fluid slope and the theory's verdict."""
+    from .network.commands import capacity_command, is_network_scenario
+    if is_network_scenario(scenario):
+        return capacity_command(scenario, as_json=as_json, unsupported={
+            "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
+            "--request-rate": request_rate, "--trace": trace})
     sc = _load(scenario, _overrides(policy, token_budget, max_batch_size, request_rate, None, None,
                                     None, None, trace))
     try:

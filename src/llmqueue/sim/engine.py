@@ -72,12 +72,17 @@ class _Live:
 
 
 class SimEngine:
-    """An engine on a kernel. ``submit`` a request; ``on_complete(request, time)`` is called when it leaves."""
+    """An engine on a kernel. ``submit`` a request; ``on_complete(request, time)`` is called when it leaves.
+
+    ``idle_wait`` (seconds, default None) is for policies that may idle on purpose (network
+    max-pressure): when set, an empty plan while work waits makes the engine decide again after
+    ``idle_wait`` instead of raising :class:`EngineStalled`.
+    """
 
     def __init__(self, kernel: Kernel, policy: Policy, batch_time: BatchTimeModel, *,
                  request_log: RequestLog | None = None, iteration_log: IterationLog | None = None,
                  on_complete: Callable[[Request, float], None] | None = None,
-                 validate: bool = True, name: str = "engine") -> None:
+                 validate: bool = True, name: str = "engine", idle_wait: float | None = None) -> None:
         self.kernel = kernel
         self.policy = policy
         self.batch_time = batch_time
@@ -86,6 +91,9 @@ class SimEngine:
         self.on_complete = on_complete
         self.validate = validate
         self.name = name
+        if idle_wait is not None and not idle_wait > 0:
+            raise ValueError(f"{name}: idle_wait must be > 0 seconds, got {idle_wait!r}")
+        self.idle_wait = idle_wait
         self._states: dict[int, RequestState] = {}
         self._live: dict[int, _Live] = {}
         self._seq = 0
@@ -125,6 +133,9 @@ class SimEngine:
         if self.validate:
             validate_plan(plan, view, self.policy.token_budget, self.policy.max_batch_size,
                           self._states)
+        if plan.is_empty and self.idle_wait is not None:
+            self.kernel.schedule(now + self.idle_wait, self._decide, DECIDE)   # idle on purpose, look again
+            return
         if plan.is_empty:
             head = next(iter(self._states.values()))
             raise EngineStalled(

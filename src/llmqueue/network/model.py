@@ -1,0 +1,184 @@
+"""A network of LLM engines: engines, routers over replicas, and job classes with workflows.
+
+- :class:`NetEngine`: one engine with its own policy (token budget, k_max inside it) and
+  batch-time model. Its capacity is Theorem 2's ``b_max / t(b_max)`` tokens per second.
+- :class:`Router`: a name that steps may target instead of an engine; each visit is sent to one
+  of its engines by a rule (round robin, join the shortest queue, least outstanding tokens,
+  power of two choices). :func:`replicas` builds n identical engines behind one router.
+- :class:`JobClass`: an external arrival process of jobs and their :class:`Workflow`.
+- :class:`Network`: all of it, checked once: names resolve, labels (buffers) are unique.
+
+Labels name buffers: every step of every class has its own label (default ``<class>.<step>``),
+which is the ``job_class`` its requests carry, so strict class priority and max-pressure act
+on buffers, and the fluid model has one buffer per label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..engine.batch_time import BatchTimeModel
+from ..policies.base import Policy
+from ..workload.arrivals import ArrivalProcess
+from .workflow import Workflow
+
+#: Routing rules of a router.
+ROUTER_RULES = ("round_robin", "jsq", "least_tokens", "power_of_two")
+
+
+@dataclass(frozen=True)
+class NetEngine:
+    """An engine of the network."""
+
+    name: str
+    policy: Policy
+    batch_time: BatchTimeModel
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"an engine needs a non-empty name, got {self.name!r}")
+        if not isinstance(self.policy, Policy):
+            raise ValueError(f"engine {self.name!r}: policy must be a Policy, got {self.policy!r}")
+        if not isinstance(self.batch_time, BatchTimeModel):
+            raise ValueError(f"engine {self.name!r}: batch_time must be a batch-time model, got {self.batch_time!r}")
+
+    @property
+    def capacity(self) -> float:
+        """b_max / t(b_max) in tokens per second (Theorem 2's capacity of a full batch)."""
+        from ..analysis.theory import peak_token_rate
+        return peak_token_rate(self.batch_time, self.policy.token_budget)
+
+
+@dataclass(frozen=True)
+class Router:
+    """Sends each visit addressed to ``name`` to one of ``engines`` by ``rule``."""
+
+    name: str
+    engines: tuple[str, ...]
+    rule: str = "round_robin"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "engines", tuple(self.engines))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a router needs a non-empty name, got {self.name!r}")
+        if not self.engines:
+            raise ValueError(f"router {self.name!r} has no engines")
+        if len(set(self.engines)) != len(self.engines):
+            raise ValueError(f"router {self.name!r} lists an engine twice")
+        if self.rule not in ROUTER_RULES:
+            raise ValueError(f"router {self.name!r}: unknown rule {self.rule!r}; choose one of "
+                             f"{', '.join(ROUTER_RULES)}")
+        if self.rule == "power_of_two" and len(self.engines) < 2:
+            raise ValueError(f"router {self.name!r}: power_of_two needs at least 2 engines")
+
+
+def replicas(engine: NetEngine, n: int, rule: str = "round_robin") -> tuple[tuple[NetEngine, ...], Router]:
+    """``n`` copies of ``engine`` named ``<name>[0]`` ... and a router named ``<name>`` over them."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"replicas must be a positive integer, got {n!r}")
+    copies = tuple(replace(engine, name=f"{engine.name}[{i}]") for i in range(n))
+    return copies, Router(engine.name, tuple(e.name for e in copies), rule)
+
+
+@dataclass(frozen=True)
+class JobClass:
+    """Jobs that arrive by ``arrival`` and follow ``workflow`` (labels default to ``<name>.<step>``)."""
+
+    name: str
+    arrival: ArrivalProcess
+    workflow: Workflow
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a job class needs a non-empty name, got {self.name!r}")
+        if not isinstance(self.arrival, ArrivalProcess):
+            raise ValueError(f"class {self.name!r}: arrival must be an arrival process, got {self.arrival!r}")
+        if not isinstance(self.workflow, Workflow):
+            raise ValueError(f"class {self.name!r}: workflow must be a Workflow, got {self.workflow!r}")
+        object.__setattr__(self, "workflow", self.workflow.with_labels(self.name))
+
+    @property
+    def rate(self) -> float:
+        return self.arrival.mean_rate
+
+
+@dataclass(frozen=True)
+class Network:
+    """Engines, routers and job classes; see the module docstring."""
+
+    engines: tuple[NetEngine, ...]
+    classes: tuple[JobClass, ...]
+    routers: tuple[Router, ...] = ()
+
+    def __post_init__(self) -> None:
+        for attr in ("engines", "classes", "routers"):
+            object.__setattr__(self, attr, tuple(getattr(self, attr)))
+        if not self.engines:
+            raise ValueError("a network needs at least one engine")
+        if not self.classes:
+            raise ValueError("a network needs at least one job class")
+        names: set[str] = set()
+        for x in (*self.engines, *self.routers):
+            if x.name in names:
+                raise ValueError(f"the name {x.name!r} is used twice (engines and routers share one namespace)")
+            names.add(x.name)
+        engine_names = {e.name for e in self.engines}
+        for r in self.routers:
+            for e in r.engines:
+                if e not in engine_names:
+                    raise ValueError(f"router {r.name!r} refers to {e!r}, which is not an engine")
+        class_names: set[str] = set()
+        labels: dict[str, str] = {}
+        for c in self.classes:
+            if c.name in class_names:
+                raise ValueError(f"two job classes are named {c.name!r}")
+            class_names.add(c.name)
+            for s in c.workflow.steps:
+                if s.engine not in names:
+                    raise ValueError(f"class {c.name!r}, step {s.name!r}: {s.engine!r} is neither an engine nor a "
+                                     f"router (known: {', '.join(sorted(names))})")
+                if s.label in labels:
+                    raise ValueError(f"label {s.label!r} is used by {labels[s.label]} and by class {c.name!r} step "
+                                     f"{s.name!r}: every step needs its own label (it names a buffer)")
+                labels[s.label] = f"class {c.name!r} step {s.name!r}"
+
+    # -- lookups ------------------------------------------------------------------------------
+    def engine(self, name: str) -> NetEngine:
+        for e in self.engines:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def router(self, name: str) -> Router | None:
+        for r in self.routers:
+            if r.name == name:
+                return r
+        return None
+
+    def members(self, target: str) -> tuple[str, ...]:
+        """Engines a visit to ``target`` (an engine or a router) may be served by."""
+        r = self.router(target)
+        return r.engines if r is not None else (target,)
+
+    def steps(self):
+        """(class index, step index, class, step) for every step of every class."""
+        for ci, c in enumerate(self.classes):
+            for si, s in enumerate(c.workflow.steps):
+                yield ci, si, c, s
+
+    def labels(self) -> list[str]:
+        return [s.label for _, _, _, s in self.steps()]
+
+    def scaled(self, factor: float) -> "Network":
+        """The same network with every class's arrival rate multiplied by ``factor``."""
+        return replace(self, classes=tuple(replace(c, arrival=scale_arrival(c.arrival, factor))
+                                           for c in self.classes))
+
+
+def scale_arrival(arrival: ArrivalProcess, factor: float) -> ArrivalProcess:
+    """The same kind of arrival process with its rate multiplied by ``factor`` (> 0)."""
+    if not factor > 0:
+        raise ValueError(f"a load scale must be > 0, got {factor!r}")
+    if not hasattr(arrival, "rate"):
+        raise ValueError(f"cannot scale the rate of {type(arrival).__name__}: it has no 'rate' parameter")
+    return replace(arrival, rate=arrival.rate * factor)

@@ -1,0 +1,46 @@
+"""Write a network run to a directory: jobs.csv, visits.csv, iterations_<engine>.csv, backlog.csv,
+in_engine.csv, buffers.csv and summary.json (plus whatever ``extra`` the caller adds)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from .result import NetworkResult
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with NaN/inf as None and numpy scalars as Python numbers, for json.dumps."""
+    if hasattr(x, "item") and not isinstance(x, (list, tuple, dict)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    return x
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_network_run(res: NetworkResult, out: Path, extra: dict | None = None) -> dict:
+    """Write the tables and the summary; returns the summary dict."""
+    out.mkdir(parents=True, exist_ok=True)
+    res.jobs.to_csv(out / "jobs.csv", index=False, na_rep="")
+    res.visits.to_csv(out / "visits.csv", index=False, na_rep="")
+    for name, it in res.iterations.items():
+        it.to_csv(out / f"iterations_{_safe(name)}.csv", index=False)
+    res.backlog.to_csv(out / "backlog.csv", index=False)
+    res.in_engine.to_csv(out / "in_engine.csv", index=False)
+    res.buffers.to_csv(out / "buffers.csv", index=False)
+    summary = res.summary()
+    if extra:
+        summary.update(extra)
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    return summary

@@ -1,0 +1,237 @@
+"""Simulate a network of engines with the single-engine event core (:class:`SimEngine` on one
+:class:`Kernel`) and the same policies.
+
+Jobs of each class arrive by their arrival process and start their workflow's entry steps.
+Every visit is a new :class:`Request` (a fresh global id, ``job_class`` = the step's label, its
+own prompt and decode draws) submitted to the step's engine, or to the engine a router picks.
+When an engine completes it, the job moves on: the step repeats with its ``repeat``
+probability, then routing picks the next step (routing workflows) or the steps waiting for it
+start once all their dependencies are complete (DAGs, fork-join). A job completes when none
+of its visits is in flight. A visit whose prompt and decode draws are both 0 has no work and
+completes at once.
+
+Randomness: one ``SeedSequence(seed)``; class c uses its child c, whose children are
+0: arrival gaps, 1 + 2s / 2 + 2s: prompt / decode tokens of step s, 1 + 2S: routing and
+repeats (S steps). Router r uses child C + r of the root (C classes). So a one-class,
+one-step network draws exactly what ``Workload.requests(SeedSequence(seed).spawn_key (0,))``
+draws, and gives the single-engine results request for request.
+
+The run stops at ``horizon`` seconds, or (without one) when arrivals have stopped at
+``duration`` and every job is done. ``max_backlog_tokens`` stops a diverging run early, once
+the total backlog at a sample exceeds it. Backlogs are sampled every ``sample_interval``.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import count
+
+import numpy as np
+
+from ..engine.request import Request
+from ..sim.engine import RequestLog, SimEngine
+from ..sim.kernel import ARRIVAL, Kernel
+from ..workload.arrivals import CHUNK
+from ..workload.workload import child_generators
+from .board import BacklogBoard
+from .model import Network
+from .pressure import MaxPressure
+from .result import NetworkResult, build_result
+from .routers import RouterState
+from .traffic import visit_routes, visit_tokens
+
+
+def _draws(dist, rng: np.random.Generator):
+    """Token counts of one step, drawn CHUNK at a time (as workloads draw them)."""
+    while True:
+        yield from dist.sample(rng, CHUNK).tolist()
+
+
+class _Job:
+    __slots__ = ("job_id", "ci", "arrival", "active", "deps", "visits")
+
+    def __init__(self, job_id: int, ci: int, arrival: float, deps: list[int]) -> None:
+        self.job_id, self.ci, self.arrival = job_id, ci, arrival
+        self.active = 0
+        self.deps = deps
+        self.visits = 0
+
+
+class _ClassRun:
+    """One job class during a run: its random streams and its workflow's structure."""
+
+    def __init__(self, ci: int, cls, seed: int) -> None:
+        wf = cls.workflow
+        n = len(wf.steps)
+        gens = child_generators(np.random.SeedSequence(seed, spawn_key=(ci,)), 2 + 2 * n)
+        self.ci, self.cls, self.wf = ci, cls, wf
+        self.times = cls.arrival.times(gens[0])
+        self.prompt = [_draws(s.prompt_tokens, gens[1 + 2 * i]) for i, s in enumerate(wf.steps)]
+        self.decode = [_draws(s.decode_tokens, gens[2 + 2 * i]) for i, s in enumerate(wf.steps)]
+        self.route = gens[1 + 2 * n]
+        self.entry = [wf.index(e) for e in wf.entry]
+        self.deps0 = [len(s.after) for s in wf.steps]
+        self.dependents = wf.dependents()
+        self.next = [[(wf.index(t), p) for t, p in s.next] for s in wf.steps]
+        self.repeat = [s.repeat for s in wf.steps]
+        self.labels = [s.label for s in wf.steps]
+        self.routing = wf.kind == "routing"
+
+
+class _NetworkRun:
+    def __init__(self, net: Network, seed: int, duration: float | None, validate: bool) -> None:
+        self.net, self.duration = net, duration
+        self.kernel = Kernel()
+        self.board = BacklogBoard(len(net.engines))
+        self.request_logs = [RequestLog() for _ in net.engines]
+        self.iteration_logs = [self.board.tap(i) for i in range(len(net.engines))]
+        self.engines = [SimEngine(self.kernel, e.policy, e.batch_time, request_log=rl, iteration_log=il,
+                                  on_complete=self._visit_done, validate=validate, name=e.name,
+                                  idle_wait=e.batch_time.duration(0, 1, 0) if getattr(e.policy, "may_idle", False)
+                                  else None)
+                        for e, rl, il in zip(net.engines, self.request_logs, self.iteration_logs)]
+        if any(isinstance(e.policy, MaxPressure) for e in net.engines):
+            routes, sizes = visit_routes(net), visit_tokens(net)
+            for sim, e in zip(self.engines, net.engines):
+                if isinstance(e.policy, MaxPressure):
+                    sim.policy = e.policy.bind(routes, sizes, self.snapshot)
+        by_name = {e.name: sim for e, sim in zip(net.engines, self.engines)}
+        self.engine_index = {sim: i for i, sim in enumerate(self.engines)}
+        n_cls = len(net.classes)
+        routers = {r.name: RouterState(r.rule, [by_name[x] for x in r.engines],
+                                       child_generators(np.random.SeedSequence(seed, spawn_key=(n_cls + k,)), 1)[0])
+                   for k, r in enumerate(net.routers)}
+        self.classes = [_ClassRun(ci, c, seed) for ci, c in enumerate(net.classes)]
+        # where each step's visits go: an engine (fixed) or a router (chosen per visit)
+        self.target = [[routers.get(s.engine, by_name.get(s.engine)) for s in c.workflow.steps]
+                       for c in net.classes]
+        self.rids = count()
+        self.job_ids = count()
+        self.meta: dict[int, tuple[_Job, int]] = {}
+        self.visit_rows: list[tuple] = []      # request_id, job_id, class, step, engine
+        self.job_rows: list[tuple] = []        # job_id, class, arrival, completion, visits
+        self.jobs_in_system = 0
+        self.arrivals_open = len(self.classes)
+        self.last_event = 0.0
+        for cr in self.classes:
+            self._schedule_arrival(cr)
+
+    def snapshot(self) -> dict[str, int]:
+        """Unprocessed tokens per label now (the max-pressure policies' view of the network)."""
+        return self.board.snapshot(self.kernel.now)
+
+    # -- arrivals -----------------------------------------------------------------------------
+    def _schedule_arrival(self, cr: _ClassRun) -> None:
+        t = next(cr.times)
+        if self.duration is not None and t > self.duration:
+            self.arrivals_open -= 1
+            return
+        self.kernel.schedule(t, lambda: self._arrive(cr), ARRIVAL)
+
+    def _arrive(self, cr: _ClassRun) -> None:
+        job = _Job(next(self.job_ids), cr.ci, self.kernel.now, list(cr.deps0))
+        self.jobs_in_system += 1
+        self.last_event = self.kernel.now
+        for s in cr.entry:
+            self._start(job, s)
+        self._schedule_arrival(cr)
+
+    # -- visits -------------------------------------------------------------------------------
+    def _start(self, job: _Job, s: int) -> None:
+        cr = self.classes[job.ci]
+        p, d = next(cr.prompt[s]), next(cr.decode[s])
+        job.active += 1
+        job.visits += 1
+        if p + d == 0:                      # no work: passes through at once
+            self._after_visit(job, s)
+            return
+        target = self.target[job.ci][s]
+        engine = target.choose() if isinstance(target, RouterState) else target
+        rid = next(self.rids)
+        ei = self.engine_index[engine]
+        self.meta[rid] = (job, s)
+        self.visit_rows.append((rid, job.job_id, job.ci, s, ei))
+        self.board.submitted(ei, rid, cr.labels[s], p + d)
+        engine.submit(Request(rid, self.kernel.now, p, d, cr.labels[s]))
+
+    def _visit_done(self, request: Request, time: float) -> None:
+        job, s = self.meta.pop(request.request_id)
+        self.board.completed(request.request_id)
+        self.last_event = time
+        self._after_visit(job, s)
+
+    def _after_visit(self, job: _Job, s: int) -> None:
+        cr = self.classes[job.ci]
+        job.active -= 1
+        if cr.repeat[s] > 0 and cr.route.random() < cr.repeat[s]:
+            self._start(job, s)
+        elif cr.routing:
+            if cr.next[s]:
+                u, acc = cr.route.random(), 0.0
+                for j, p in cr.next[s]:
+                    acc += p
+                    if u < acc:
+                        self._start(job, j)
+                        break
+        else:
+            for j in cr.dependents[s]:
+                job.deps[j] -= 1
+                if job.deps[j] == 0:
+                    self._start(job, j)
+        if job.active == 0:
+            self.jobs_in_system -= 1
+            self.job_rows.append((job.job_id, job.ci, job.arrival, self.kernel.now, job.visits))
+
+    # -- running ------------------------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        return self.kernel.peek() is None
+
+
+def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = None,
+                     duration: float | None = None, sample_interval: float | None = None,
+                     max_backlog_tokens: float | None = None, validate: bool = True) -> NetworkResult:
+    """Run ``net`` (see the module docstring) and return per-job, per-visit, per-engine results."""
+    if not isinstance(net, Network):
+        raise ValueError(f"simulate_network needs a Network, got {net!r}")
+    for what, x in (("horizon", horizon), ("duration", duration), ("sample_interval", sample_interval),
+                    ("max_backlog_tokens", max_backlog_tokens)):
+        if x is not None and not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
+            raise ValueError(f"{what} must be a finite number > 0, got {x!r}")
+    if horizon is None and duration is None:
+        raise ValueError("a network run needs a horizon (stop time) or a duration (arrivals stop), "
+                         "else it never ends")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    span = horizon if horizon is not None else duration
+    dt = sample_interval if sample_interval is not None else span / 500
+    run = _NetworkRun(net, int(seed), duration, validate)
+    samples: list[tuple] = []
+
+    def sample(t: float) -> int:
+        engines = tuple(e.backlog_tokens for e in run.engines)
+        samples.append((t, run.jobs_in_system, engines, tuple(e.num_in_system for e in run.engines),
+                        run.board.snapshot(t)))
+        return sum(engines)
+
+    sample(0.0)
+    t, stopped_early = 0.0, False
+    while True:
+        t_next = t + dt if horizon is None else min(t + dt, horizon)
+        run.kernel.run(until=t_next)
+        t = t_next
+        total = sample(t)
+        if max_backlog_tokens is not None and total > max_backlog_tokens:
+            stopped_early = True
+            break
+        if horizon is not None and t >= horizon:
+            break
+        if horizon is None and run.idle:
+            break
+    end = t if horizon is not None or stopped_early else max(run.last_event, 0.0)
+    for e in run.engines:
+        e.flush_unfinished()
+    in_flight = {j.job_id: j for j, _ in run.meta.values()}
+    unfinished = [(j.job_id, j.ci, j.arrival, math.nan, j.visits) for j in in_flight.values()]
+    return build_result(net, int(seed), run.engines, run.request_logs, run.iteration_logs, run.visit_rows,
+                        run.job_rows, samples, end, stopped_early, unfinished)
