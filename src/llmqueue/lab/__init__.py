@@ -1,0 +1,21 @@
+"""The stability lab: is a configuration stable at a rate, up to which rate, and how far is that
+from the best any scheduler could do (lambda*)? Measured, with confidence intervals, beside the
+theory; swept in parallel (local processes or Ray) with resume; the paper's experiments; reports.
+
+Layers, each in its own module:
+
+* ``paths``, ``warmup``, ``growth``, ``verdict``: one run's backlog path, its warm-up (MSER-5),
+  the growth rate with a confidence interval, and the verdict against a tolerance;
+* ``reference``: lambda* and Theorem 2's fluid slope for a scenario;
+* ``spec``, ``point``, ``bisect``, ``backends``, ``journal``, ``sweep``, ``tables``: sweeps;
+* ``reproduce``: the paper's experiments; ``report``: the HTML page; ``commands``: the CLI.
+"""
+
+from .bisect import BisectResult, BisectSpec
+from .growth import GrowthEstimate, combine, estimate_run
+from .paths import RunPath
+from .reference import Reference, reference
+from .verdict import Verdict, compare_fluid, decide, tolerance_tokens
+
+__all__ = ["BisectResult", "BisectSpec", "GrowthEstimate", "combine", "estimate_run", "RunPath", "Reference",
+           "reference", "Verdict", "compare_fluid", "decide", "tolerance_tokens"]

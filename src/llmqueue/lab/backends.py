@@ -1,0 +1,148 @@
+"""Where sweep points run: in this process, on local worker processes, or on a Ray cluster.
+
+Every backend has the same small interface: ``submit(key, args)`` queues ``run_point(*args)``
+and ``next_done()`` blocks until some point has finished and returns ``(key, row)``. Points are
+pure functions of their arguments, so which backend ran them, how many workers and in which
+order never changes a row.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Callable, Hashable
+
+from .point import run_point
+
+BACKENDS = ("local", "serial", "ray")
+
+RAY_MISSING = ("the ray backend needs Ray, which is an optional extra: install it with "
+               "`pip install 'llmqueue[ray]'` (or `pip install ray`)")
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be started (missing package, unreachable cluster)."""
+
+
+class SerialBackend:
+    """Runs points one at a time in this process (debugging, tests, workers=1)."""
+
+    name = "serial"
+
+    def __init__(self, fn: Callable[..., dict] = run_point) -> None:
+        self.fn = fn
+        self.queue: deque = deque()
+        self.workers = 1
+
+    def submit(self, key: Hashable, args: tuple) -> None:
+        self.queue.append((key, args))
+
+    def next_done(self) -> tuple[Hashable, dict]:
+        key, args = self.queue.popleft()
+        return key, self.fn(*args)
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def close(self) -> None:
+        self.queue.clear()
+
+
+def _ready() -> bool:
+    return True
+
+
+class LocalBackend:
+    """A pool of worker processes on this machine.
+
+    Workers are forked where the platform allows it (no re-import, and scripts need no
+    ``if __name__ == "__main__"`` guard), else spawned. They are all started here, before any
+    progress-bar thread exists, so a fork never copies a thread's held lock.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, fn: Callable[..., dict] = run_point) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.fn = fn
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method))
+        self.pool.submit(_ready).result()
+        self.futures: dict[Future, Hashable] = {}
+
+    def submit(self, key: Hashable, args: tuple) -> None:
+        self.futures[self.pool.submit(self.fn, *args)] = key
+
+    def next_done(self) -> tuple[Hashable, dict]:
+        done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+        fut = min(done, key=lambda f: str(self.futures[f]))  # deterministic pick among ties
+        key = self.futures.pop(fut)
+        return key, fut.result()
+
+    @property
+    def pending(self) -> int:
+        return len(self.futures)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RayBackend:
+    """Ray tasks on the cluster at ``address``, or on a local Ray instance when it is None."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 fn: Callable[..., dict] = run_point) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise BackendError(RAY_MISSING) from None
+        self.ray = ray
+        self._own = not ray.is_initialized()
+        if self._own:
+            kw: dict[str, Any] = {"address": address, "include_dashboard": False,
+                                  "log_to_driver": False, "configure_logging": False}
+            if address is None and workers:
+                kw["num_cpus"] = workers
+            try:
+                ray.init(**kw)
+            except Exception as e:  # ray raises ConnectionError, RuntimeError, ValueError ...
+                raise BackendError(f"could not start or reach Ray at {address or 'a local instance'}: {e}") from None
+        self.workers = int(ray.cluster_resources().get("CPU", 1))
+        self.remote = ray.remote(fn)
+        self.refs: dict[Any, Hashable] = {}
+
+    def submit(self, key: Hashable, args: tuple) -> None:
+        self.refs[self.remote.remote(*args)] = key
+
+    def next_done(self) -> tuple[Hashable, dict]:
+        done, _ = self.ray.wait(list(self.refs), num_returns=1)
+        ref = done[0]
+        key = self.refs.pop(ref)
+        return key, self.ray.get(ref)
+
+    @property
+    def pending(self) -> int:
+        return len(self.refs)
+
+    def close(self) -> None:
+        for ref in list(self.refs):
+            self.ray.cancel(ref, force=True)
+        self.refs.clear()
+        if self._own:
+            self.ray.shutdown()
+
+
+def make_backend(name: str, workers: int | None = None, address: str | None = None):
+    """A backend by name: local (default), serial, or ray."""
+    if name == "serial" or (name == "local" and workers == 1):
+        return SerialBackend()
+    if name == "local":
+        return LocalBackend(workers)
+    if name == "ray":
+        return RayBackend(address, workers)
+    raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

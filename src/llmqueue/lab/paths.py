@@ -1,0 +1,74 @@
+"""Exact sample paths of a run: unprocessed tokens and requests in the system at any time.
+
+The iteration log records the backlog at iteration starts only, so it misses the drop at the
+end of the last batch before an idle period. Here the backlog is rebuilt exactly from the two
+tables every simulator returns: B(t) = tokens arrived by t - tokens processed by t, where an
+arrival counts at its arrival time and a batch's tokens count at its end time. The number in
+system is N(t) = arrivals by t - completions by t. Both are right-continuous step functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunPath:
+    """Cumulative arrivals, service and completions of one run, evaluable at any time."""
+
+    arrival_times: np.ndarray       # sorted
+    arrival_tokens: np.ndarray      # cumulative tokens arrived, aligned with arrival_times
+    end_times: np.ndarray           # iteration end times, sorted
+    served_tokens: np.ndarray       # cumulative tokens processed, aligned with end_times
+    completion_times: np.ndarray    # sorted, finite only
+    horizon: float
+
+    @classmethod
+    def from_result(cls, res, horizon: float | None = None) -> "RunPath":
+        """Build from a :class:`~llmqueue.sim.SimResult` (requests and iterations tables)."""
+        return cls.from_tables(res.requests, res.iterations, float(res.end_time if horizon is None else horizon))
+
+    @classmethod
+    def from_tables(cls, req, it, horizon: float) -> "RunPath":
+        """Build from the requests and iterations tables (as in requests.csv and iterations.csv)."""
+        arr = req["arrival_time"].to_numpy(dtype=float)
+        tok = (req["prompt_tokens"].to_numpy(dtype=np.int64) + req["decode_tokens"].to_numpy(dtype=np.int64))
+        order = np.argsort(arr, kind="stable")
+        ends = it["end_time"].to_numpy(dtype=float)
+        served = (it["prefill_tokens"].to_numpy(dtype=np.int64) + it["decode_tokens"].to_numpy(dtype=np.int64))
+        eorder = np.argsort(ends, kind="stable")
+        comp = req["completion_time"].to_numpy(dtype=float)
+        comp = np.sort(comp[np.isfinite(comp)])
+        return cls(arrival_times=arr[order], arrival_tokens=np.cumsum(tok[order]),
+                   end_times=ends[eorder], served_tokens=np.cumsum(served[eorder]),
+                   completion_times=comp, horizon=float(horizon))
+
+    @staticmethod
+    def _cum(times: np.ndarray, cum: np.ndarray, t: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(times, t, side="right")
+        padded = np.concatenate(([0], cum))
+        return padded[i]
+
+    def arrived(self, t) -> np.ndarray:
+        """Tokens arrived by time t (inclusive)."""
+        return self._cum(self.arrival_times, self.arrival_tokens, np.asarray(t, dtype=float))
+
+    def served(self, t) -> np.ndarray:
+        """Tokens processed by batches that ended by time t (inclusive)."""
+        return self._cum(self.end_times, self.served_tokens, np.asarray(t, dtype=float))
+
+    def backlog(self, t) -> np.ndarray:
+        """Unprocessed tokens in the system at time t."""
+        return self.arrived(t) - self.served(t)
+
+    def in_system(self, t) -> np.ndarray:
+        """Requests arrived and not completed at time t."""
+        t = np.asarray(t, dtype=float)
+        return (np.searchsorted(self.arrival_times, t, side="right")
+                - np.searchsorted(self.completion_times, t, side="right"))
+
+    def grid(self, n: int = 2000) -> np.ndarray:
+        """n + 1 equally spaced times from 0 to the horizon."""
+        return np.linspace(0.0, self.horizon, n + 1)

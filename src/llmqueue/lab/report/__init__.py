@@ -1,0 +1,44 @@
+"""``llmqueue report DIR``: one self-contained HTML page for a sweep, a reproduction or a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import html
+
+KINDS = {
+    "sweep": ("sweep.json", "summary.parquet"),
+    "reproduce": ("result.json",),
+    "run": ("summary.json", "requests.csv", "iterations.csv"),
+}
+
+
+class ReportError(ValueError):
+    """The folder is not a sweep, reproduction or run folder."""
+
+
+def kind_of(folder: Path) -> str:
+    for kind, files in KINDS.items():
+        if all((folder / f).exists() for f in files):
+            return kind
+    raise ReportError(f"{folder} is not a sweep folder (sweep.json, summary.parquet), a reproduce folder "
+                      f"(result.json) or a run folder from `llmqueue simulate --out` (summary.json, requests.csv, "
+                      f"iterations.csv)")
+
+
+def build_report(folder: Path, out: Path | None = None) -> Path:
+    """Write the page (default ``folder/report.html``) and return its path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such folder")
+    kind = kind_of(folder)
+    if kind == "sweep":
+        from .sweep_page import build
+    elif kind == "reproduce":
+        from .reproduce_page import build
+    else:
+        from .run_page import build
+    title, body = build(folder)
+    out = Path(out) if out is not None else folder / "report.html"
+    out.write_text(html.page(title, body), encoding="utf-8")
+    return out

@@ -1,0 +1,69 @@
+"""The report of one run folder (``llmqueue simulate --out``): its verdict, paths and summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..growth import estimate_run
+from ..paths import RunPath
+from ..plots import figure
+from ..verdict import compare_fluid, decide, tolerance_tokens
+from . import html as h
+
+SUMMARY_KEYS = ("policy", "batch_time", "duration_s", "num_requests", "completed", "in_system_at_end",
+                "num_iterations", "token_throughput", "request_throughput", "max_backlog_tokens",
+                "final_backlog_tokens", "p50_ttft_ms", "p99_ttft_ms", "p50_itl_ms", "p99_itl_ms",
+                "p50_e2el_ms", "p99_e2el_ms")
+
+
+def build(folder: Path) -> tuple[str, list[str]]:
+    summary = json.loads((folder / "summary.json").read_text())
+    req = pd.read_csv(folder / "requests.csv")
+    it = pd.read_csv(folder / "iterations.csv")
+    horizon = float(summary["duration_s"])
+    path = RunPath.from_tables(req, it, horizon)
+    body = []
+    cap = summary.get("capacity") or {}
+    verdict_html = "<p>The run is too short to judge (fewer than 20 grid points of backlog).</p>"
+    if horizon > 0 and len(it) >= 20:
+        est = estimate_run(path)
+        rate = cap.get("arrival_rate")
+        offered = rate * (cap["mean_prompt_tokens"] + cap["mean_decode_tokens"]) if rate else est.offered
+        v = decide(est, tolerance_tokens(offered), horizon)
+        words = [v.reason, f"Warm-up {est.warmup_s:.4g} s ({est.warmup_method}); throughput after it "
+                           f"{est.throughput:.4g} tokens/s."]
+        if cap.get("fluid_slope_tokens_per_s") is not None and cap.get("max_batch_size") is None:
+            fc = compare_fluid(est, cap["fluid_slope_tokens_per_s"])
+            words.append(f"Theorem 2's fluid line is {fc.fluid_line:+.4g} tokens/s; it is "
+                         f"{'inside' if fc.in_ci else 'outside'} the interval (measured minus fluid: "
+                         f"{fc.excess:+.4g} tokens/s).")
+        if cap.get("lambda_star"):
+            words.append(f"lambda* = {cap['lambda_star']:.4g} req/s" +
+                         (f"; this run is at rho = {cap['rho']:.4g}." if cap.get("rho") is not None else "."))
+        verdict_html = "<div class=\"answer\"><p>" + h.verdict_span(v.verdict) + "</p><ul>" + "".join(
+            f"<li>{h.esc(w)}</li>" for w in words) + "</ul></div>"
+    body += ["<h2>Verdict</h2>", verdict_html, "<h2>Over time</h2>"]
+    t = path.grid(1000)
+    fig, axes = figure(1, 2, w=6.0, h=3.8)
+    axes[0][0].plot(t, path.backlog(t), color="#1f77b4")
+    axes[0][0].set(xlabel="time (s)", ylabel="unprocessed tokens", title="backlog")
+    axes[0][1].plot(t, path.in_system(t), color="#2ca02c")
+    axes[0][1].set(xlabel="time (s)", ylabel="requests", title="requests in system")
+    for ax in axes[0]:
+        ax.grid(alpha=0.3)
+    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from requests.csv and iterations.csv"))
+    for png in sorted(folder.glob("*.png")):
+        body.append(h.figure_file(png, png.stem.replace("_", " ")))
+    body.append("<h2>Summary</h2>")
+    rows = pd.DataFrame([{"metric": k, "value": summary.get(k)} for k in SUMMARY_KEYS if k in summary])
+    body.append(h.table(rows, text_cols=("metric", "value")))
+    if cap.get("verdict"):
+        body.append("<h2>Theory</h2><ul>" + "".join(f"<li>{h.esc(x)}</li>" for x in cap["verdict"]) + "</ul>")
+    if summary.get("scenario"):
+        body += ["<h2>Scenario</h2>", h.pre(yaml.safe_dump(summary["scenario"], sort_keys=False))]
+    name = (summary.get("scenario") or {}).get("name") or folder.name
+    return f"Run: {name}", body

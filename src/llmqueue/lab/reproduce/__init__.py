@@ -1,0 +1,44 @@
+"""The paper's experiments, one function each: ``run(out, fast=False) -> result dict``.
+
+:data:`EXPERIMENTS` maps the command-line names to their modules; :func:`network_experiments`
+adds the network experiments of :mod:`llmqueue.network.reproduce` when that package is present.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+EXPERIMENTS = {
+    "fig8": ("fig8", "the batch sequences of the four policies on the paper's Fig. 8 example"),
+    "stability-contrast": ("contrast", "number in system of the four policies, Fig. 1 workload, 14 req/s and 0.85 lambda*"),
+    "theorem2": ("theorem2", "backlog at 0.9 / 1.1 lambda* and the growth rate against the fluid line"),
+    "vertex-c": ("vertex_c", "the five configurations at vertex C and the k_max stability region"),
+    "token-budget": ("token_budget", "throughput and TTFT/TBT percentiles against the token budget"),
+}
+
+
+def network_experiments() -> dict:
+    """The network experiments' names, or {} when the network package is not installed."""
+    try:
+        mod = importlib.import_module("llmqueue.network.reproduce")
+    except ModuleNotFoundError as e:
+        if e.name is not None and "llmqueue.network.reproduce".startswith(e.name):
+            return {}
+        raise
+    return {name: mod for name in getattr(mod, "NETWORK_EXPERIMENTS", ())}
+
+
+def names() -> list[str]:
+    return list(EXPERIMENTS) + [n for n in network_experiments() if n not in EXPERIMENTS]
+
+
+def run_experiment(name: str, out: Path, fast: bool = False) -> dict:
+    """Run one experiment into ``out``; an unknown name lists the known ones."""
+    if name in EXPERIMENTS:
+        mod = importlib.import_module(f".{EXPERIMENTS[name][0]}", __name__)
+        return mod.run(Path(out), fast=fast)
+    net = network_experiments()
+    if name in net:
+        return net[name].reproduce_network(name, Path(out))
+    raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(names())}")

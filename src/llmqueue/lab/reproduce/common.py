@@ -1,0 +1,93 @@
+"""What every reproduction shares: parallel runs, one trajectory worker, and the result file."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ...scenario import ScenarioError, check_runnable
+from ...sim import EngineStalled, simulate
+from ..config import DELETE, build_scenario, load, rate_overrides, scenario_payload
+from ..growth import estimate_run
+from ..paths import RunPath
+from ..reference import reference
+from ..verdict import compare_fluid, decide, tolerance_tokens
+
+RESULT = "result.json"
+
+
+def pmap(fn: Callable, arglist: list[tuple], workers: int | None = None) -> list:
+    """``[fn(*args) for args in arglist]`` on worker processes, results in input order."""
+    workers = min(workers or os.cpu_count() or 1, len(arglist))
+    if workers <= 1:
+        return [fn(*a) for a in arglist]
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
+        futs = [pool.submit(fn, *a) for a in arglist]
+        return [f.result() for f in futs]
+
+
+def scenario_args(name: str) -> tuple[dict, str]:
+    sc, base = load(name)
+    return scenario_payload(sc), base
+
+
+def engine(policy: str, budget: int, kmax: int | None = None) -> dict[str, Any]:
+    return {"engine.policy": policy, "engine.token_budget": budget,
+            "engine.max_batch_size": DELETE if kmax is None else kmax}
+
+
+def trajectory(payload: dict, base: str, overrides: dict, rate: float, seed: int, horizon: float,
+               tolerance: float = 0.01, grid: int = 600) -> dict:
+    """One run: backlog and number in system on an even grid, growth estimate and verdict.
+
+    A configuration that can never form a batch gives ``{"stalled": message}`` instead.
+    """
+    sc = build_scenario(payload, base, {**overrides, **rate_overrides(rate, horizon)})
+    wl = sc.build_workload()
+    try:
+        check_runnable(sc, wl)
+        res = simulate(sc.build_policy(), sc.build_batch_time(), wl.requests(seed), horizon=horizon)
+    except (ScenarioError, EngineStalled) as e:
+        return {"stalled": str(e)}
+    ref = reference(sc)
+    path = RunPath.from_result(res, horizon)
+    t = path.grid(grid)
+    est = estimate_run(path)
+    v = decide(est, tolerance_tokens(ref.offered_tokens(rate), tolerance), horizon)
+    fluid = ref.fluid_slope(rate)
+    out = {"t": t.tolist(), "backlog": path.backlog(t).tolist(), "in_system": path.in_system(t).tolist(),
+           "estimate": est.to_dict(), "verdict": v.to_dict(), "lambda_star": ref.lambda_star,
+           "rho": rate / ref.lambda_star, "fluid_slope": fluid, "summary": _clean(res.summary())}
+    if fluid is not None:
+        out["fluid"] = compare_fluid(est, fluid).to_dict()
+    return out
+
+
+def _clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return _clean(x.item())
+    return x
+
+
+def write_result(out: Path, experiment: str, findings: list[str], numbers: dict, figures: list[Path],
+                 seconds: float) -> dict:
+    """result.json: what was found (sentences), the plotted numbers, the figures, the run time."""
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"experiment": experiment, "findings": findings, "figures": [Path(f).name for f in figures],
+              "seconds": round(seconds, 2), "numbers": _clean(numbers)}
+    (out / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,79 @@
+"""The paper's experiments: Fig. 8 in full, the others in their --fast form (llmqueue.lab.reproduce)."""
+
+import json
+import sys
+import types
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from llmqueue.cli import app
+from llmqueue.lab import reproduce
+
+
+def check_outputs(out, name):
+    res = json.loads((out / "result.json").read_text())
+    assert res["experiment"] == name and res["findings"] and res["figures"]
+    for fig in res["figures"]:
+        with Image.open(out / fig) as im:
+            assert im.format == "PNG" and im.size[0] > 400 and im.size[1] > 200
+    return res
+
+
+def test_fig8_reproduces_the_paper(tmp_path):
+    res = CliRunner().invoke(app, ["reproduce", "fig8", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "4 of 4 policies reproduce the paper's Fig. 8 batch sequences exactly" in res.output
+    out = check_outputs(tmp_path, "fig8")
+    assert all(v["match"] for v in out["numbers"].values())
+    assert out["numbers"]["sarathi"]["simulated"] == "[Ad Bd Cd] [Ad Bd Cd Dp] [Bd Cd Dd Ep] [Bd Ed]"
+
+
+def test_vertex_c_fast(tmp_path):
+    res = reproduce.run_experiment("vertex-c", tmp_path, fast=True)
+    check_outputs(tmp_path, "vertex-c")
+    by = {(c["policy"], c["token_budget"]): c for c in res["numbers"]["configs"]}
+    assert by[("sarathi", 128)]["max_in_system"] <= 102
+    assert by[("fastertransformer", 128)]["verdict"] == "cannot form a batch"
+    assert by[("vllm", 128)]["verdict"] == "cannot form a batch"
+    assert by[("sarathi", 128)]["region_scale_theta"] == pytest.approx(1.0, abs=1e-9)
+    assert by[("orca", 128)]["end_in_system"] > 110 and by[("sarathi", 1024)]["end_in_system"] > 110
+
+
+def test_contrast_fast(tmp_path):
+    res = reproduce.run_experiment("stability-contrast", tmp_path, fast=True)
+    check_outputs(tmp_path, "stability-contrast")
+    sub = [p for name, p in res["numbers"]["panels"].items() if "lambda*" in name][0]
+    assert sub["policies"]["fastertransformer"]["verdict"] == "unstable"
+    assert sub["policies"]["vllm"]["slope"] > 100
+
+
+def test_theorem2_and_token_budget_fast(tmp_path):
+    res = reproduce.run_experiment("theorem2", tmp_path / "t2", fast=True)
+    check_outputs(tmp_path / "t2", "theorem2")
+    pts = {round(p["rate_rel"], 3): p for p in res["numbers"]["points"]}
+    assert pts[0.6]["verdict"] != "unstable" and pts[1.4]["verdict"] == "unstable" and pts[1.4]["fluid_in_ci"]
+    res = reproduce.run_experiment("token-budget", tmp_path / "tb", fast=True)
+    check_outputs(tmp_path / "tb", "token-budget")
+    pts = {p["token_budget"]: p for p in res["numbers"]["points"]}
+    assert pts[64]["verdict"] == "unstable" and pts[1024]["p99_itl_ms"] > pts[256]["p99_itl_ms"]
+
+
+def test_network_experiments_are_dispatched(monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType("llmqueue.network.reproduce")
+    fake.NETWORK_EXPERIMENTS = ("rybko-stolyar", "fork-join")
+    fake.reproduce_network = lambda name, out: calls.append((name, out)) or {"findings": ["ok"], "figures": []}
+    monkeypatch.setitem(sys.modules, "llmqueue.network.reproduce", fake)
+    assert reproduce.names()[-2:] == ["rybko-stolyar", "fork-join"]
+    res = CliRunner().invoke(app, ["reproduce", "fork-join", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert calls == [("fork-join", tmp_path)]
+
+
+def test_unknown_experiment(tmp_path):
+    res = CliRunner().invoke(app, ["reproduce", "fig9", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown experiment 'fig9'" in res.output
+    res = CliRunner().invoke(app, ["reproduce", "--list"])
+    assert res.exit_code == 0 and "vertex-c" in res.output and "token-budget" in res.output
