@@ -2,6 +2,9 @@
 
 from .engine import EngineStalled, IterationLog, RequestLog, SimEngine
 from .kernel import Kernel
+from .fast import FastPathUnavailable, StreamedResult
 from .simulate import SimResult, simulate
+from .stream import simulate_to_disk
 
-__all__ = ["EngineStalled", "IterationLog", "RequestLog", "SimEngine", "Kernel", "SimResult", "simulate"]
+__all__ = ["EngineStalled", "IterationLog", "RequestLog", "SimEngine", "Kernel", "SimResult", "simulate",
+           "FastPathUnavailable", "StreamedResult", "simulate_to_disk"]

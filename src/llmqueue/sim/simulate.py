@@ -70,10 +70,20 @@ class _Feeder:
 
 def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,
              horizon: float | None = None, record_composition: bool = False,
-             validate: bool = True) -> SimResult:
-    """Run one engine until all requests complete (or until ``horizon`` seconds)."""
+             validate: bool = True, engine: str = "auto") -> SimResult:
+    """Run one engine until all requests complete (or until ``horizon`` seconds).
+
+    ``engine``: "generic" is the reference event-driven engine (any policy, any batch-time
+    model; ``validate`` checks every plan); "fast" is the fast core (``llmqueue.sim.fast``:
+    the four built-in policies with a load-only batch time, same results, plans valid by
+    construction), an error for anything else; "auto" takes the fast core when it applies.
+    """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
+    from .fast import simulate_fast, use_fast_core
+    if use_fast_core(engine, policy, batch_time):
+        return simulate_fast(policy, batch_time, requests, horizon=horizon,
+                             record_composition=record_composition)
     kernel = Kernel()
     rlog, ilog = RequestLog(), IterationLog(keep_plans=record_composition)
     engine = SimEngine(kernel, policy, batch_time, request_log=rlog, iteration_log=ilog,
