@@ -170,13 +170,18 @@ CONFIGS = [
 
 
 def _run_both(policy, budget, kmax, model, trace):
+    """Run the reference and the generic engine; the fast core, where it applies, is compared
+    with the reference here too. Returns the reference tables and the generic engine's result."""
     from llmqueue.engine import Request
     from llmqueue.policies import make_policy
     from llmqueue.sim import simulate
 
     ref_req, ref_it = reference_simulate(policy, budget, kmax, model.duration, trace)
-    res = simulate(make_policy(policy, budget, kmax), model,
-                   [Request(rid, t, p, d) for rid, t, p, d in trace], record_composition=True)
+    reqs = [Request(rid, t, p, d) for rid, t, p, d in trace]
+    pol = make_policy(policy, budget, kmax)
+    if model.load_only:
+        _compare(ref_req, ref_it, simulate(pol, model, reqs, record_composition=True, engine="fast"))
+    res = simulate(pol, model, reqs, record_composition=True, engine="generic")
     return ref_req, ref_it, res
 
 
