@@ -17,7 +17,7 @@ from rich.console import Console
 
 from .analysis.batches import format_plan
 from .analysis.theory import capacity_report
-from .policies import POLICIES, check_work_conserving, make_policy
+from .policies import POLICIES, check_work_conserving, make_policy, policy_names
 from .scenario import UNSET, Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
 from .sim.engine import EngineStalled
 from .sim.output import write_run
@@ -67,7 +67,7 @@ def _load(scenario, overrides) -> Scenario:
 
 
 # Shared options --------------------------------------------------------------------------------
-_policy = typer.Option(None, "--policy", help=f"Scheduling policy: {' | '.join(POLICIES)}.")
+_policy = typer.Option(None, "--policy", help=f"Scheduling policy: {' | '.join(policy_names())}.")
 _budget = typer.Option(None, "--token-budget", "--max-num-batched-tokens", help="Token budget b_max per batch.")
 _kmax = typer.Option(None, "--max-batch-size", "--max-num-seqs", help="Batch-size limit k_max (requests per batch).")
 _rate = typer.Option(None, "--request-rate", help="Arrival rate in requests/s.")
@@ -107,16 +107,24 @@ def simulate(
         wl = sc.build_workload()
         check_runnable(sc, wl)
         pol, bt = sc.build_policy(), sc.build_batch_time()
-        res = run_simulation(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s,
-                             record_composition=sc.simulation.record_composition)
+        if sc.engine.memory is not None:
+            from .memory.simulate import simulate_with_memory, write_memory_run
+            res = simulate_with_memory(pol, bt, wl.requests(sc.seed), sc.engine.memory.build(),
+                                       horizon=sc.simulation.horizon_s,
+                                       record_composition=sc.simulation.record_composition)
+            writer = write_memory_run
+        else:
+            res = run_simulation(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s,
+                                 record_composition=sc.simulation.record_composition)
+            writer = write_run
     except (ScenarioError, TraceError, EngineStalled, ValueError, OSError) as e:
         _fail(str(e))
         return
     cap = _capacity(sc, wl)
     s = res.summary()
     if out is not None:
-        write_run(res, out, extra={"scenario": sc.model_dump(mode="json"),
-                                   "capacity": cap.to_dict() if cap is not None else None})
+        writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
+                                "capacity": cap.to_dict() if cap is not None else None})
     _print_summary(sc, s, cap)
     if show_batches and res.compositions is not None:
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")
@@ -154,6 +162,9 @@ def _print_summary(sc: Scenario, s: dict, cap) -> None:
     console.print(f"TTFT p50 {ms(s['p50_ttft_ms'])} p99 {ms(s['p99_ttft_ms'])} | ITL p50 {ms(s['p50_itl_ms'])} "
                   f"p99 {ms(s['p99_itl_ms'])} | E2E p50 {ms(s['p50_e2el_ms'])} p99 {ms(s['p99_e2el_ms'])}",
                   highlight=False)
+    if "preemptions" in s:
+        console.print(f"KV memory: peak {s['peak_kv_tokens']} tokens; {s['preemptions']} preemptions, "
+                      f"{s['tokens_recomputed']} tokens recomputed", highlight=False)
 
 
 @app.command()
@@ -182,7 +193,14 @@ def capacity(
         _fail("this scenario has no arriving requests (only initial ones): capacity theory needs an "
               "arrival process or a trace")
     if as_json:
-        print(json.dumps(cap.to_dict(), indent=2))
+        out = cap.to_dict()
+        if sc.engine.memory is not None and wl.prompt_tokens is not None and wl.decode_tokens is not None:
+            from .memory.theory import memory_capacity
+            cfg = sc.engine.memory.build()
+            out["memory"] = memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens,
+                                            cfg.block_size, wl.prompt_tokens, wl.decode_tokens,
+                                            cap.arrival_rate).to_dict()
+        print(json.dumps(out, indent=2))
         return
     console.print(f"[bold]{sc.build_policy().describe()}[/], {cap.batch_time}", highlight=False)
     console.print(f"workload: mean {cap.mean_prompt_tokens:.6g} prompt + {cap.mean_decode_tokens:.6g} decode "
@@ -199,6 +217,27 @@ def capacity(
     console.print("verdict:" + (f" [bold]{cap.stable}[/]" if cap.stable else ""))
     for line in cap.verdict:
         console.print(f"  - {line}", highlight=False)
+    if sc.engine.memory is not None:
+        _print_memory_capacity(sc, wl)
+
+
+def _print_memory_capacity(sc: Scenario, wl) -> None:
+    """The KV arithmetic and which resource binds (spec section 6)."""
+    from .memory.theory import memory_capacity
+    mem = sc.engine.memory
+    console.print("KV-cache memory:")
+    budget = mem.budget()
+    for line in (budget.lines() if budget is not None else [f"capacity {mem.capacity_tokens} tokens (given)"]):
+        console.print(f"  {line}", highlight=False)
+    if wl.prompt_tokens is None or wl.decode_tokens is None:
+        console.print("  the memory bound needs length distributions (not computed for a replayed trace)")
+        return
+    cfg = mem.build()
+    mc = memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens, cfg.block_size,
+                         wl.prompt_tokens, wl.decode_tokens,
+                         wl.arrival_rate if 0 < wl.arrival_rate < float("inf") else None)
+    for line in mc.lines():
+        console.print(f"  {line}", highlight=False)
 
 
 @app.command("check-policy")

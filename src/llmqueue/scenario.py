@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .engine.batch_time import (AffineBatchTime, BatchTimeModel, ConstantBatchTime, PiecewiseLinearBatchTime,
                                 StaircaseBatchTime)
-from .policies import POLICIES, ClassPriority, Policy, make_policy
+from .policies import ClassPriority, Policy, make_policy, policy_names
 from .workload import (DeterministicArrivals, Empirical, Fixed, GammaArrivals, Geometric, LogNormal,
                        PoissonArrivals, Uniform, Workload, read_trace)
 
@@ -74,8 +74,60 @@ class AffineSpec(_Strict):
                                a_decode=self.decode_ms / 1e3, a_context=self.context_ms / 1e3)
 
 
-BatchTimeSpec = Annotated[Union[StaircaseSpec, PiecewiseLinearSpec, ConstantSpec, AffineSpec],
+class ProfileSpec(_Strict):
+    """A measured hardware profile (``llmqueue profile``), loaded by name from the profiles folder."""
+
+    model: Literal["profile"]
+    name: str
+    fit: Literal["recommended", "staircase", "piecewise_linear", "affine"] = "recommended"
+    dir: str | None = None          # profiles folder (default $LLMQUEUE_PROFILES or ~/.llmqueue/profiles)
+
+    def build(self) -> BatchTimeModel:
+        from .real.profiles import load_profile
+        return load_profile(self.name, None if self.fit == "recommended" else self.fit, self.dir)
+
+
+BatchTimeSpec = Annotated[Union[StaircaseSpec, PiecewiseLinearSpec, ConstantSpec, AffineSpec, ProfileSpec],
                           Field(discriminator="model")]
+
+
+class MemorySpec(_Strict):
+    """KV-cache memory: a capacity in tokens, or a model served on a GPU (docs/memory.md)."""
+
+    capacity_tokens: Annotated[int, Field(ge=1)] | None = None
+    model: str | None = None                 # e.g. llama-3-8b, codellama-34b (see `llmqueue kv-capacity`)
+    gpu: str | None = None                   # e.g. a100-80gb, h100-80gb
+    num_gpus: Annotated[int, Field(ge=1)] = 1
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
+    block_size: Annotated[int, Field(ge=1)] = 16
+    preemption: Literal["recompute", "swap"] = "recompute"
+    swap_us_per_token: NonNegFloat | None = None   # default: from the GPU's host link, else 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MemorySpec":
+        if (self.capacity_tokens is None) == (self.model is None and self.gpu is None):
+            raise ValueError("memory needs either 'capacity_tokens' or both 'model' and 'gpu'")
+        if self.capacity_tokens is None and (self.model is None or self.gpu is None):
+            raise ValueError("memory derived from hardware needs both 'model' and 'gpu'")
+        self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
+        return self
+
+    def budget(self):
+        """The hardware arithmetic (None when the capacity is given directly)."""
+        if self.capacity_tokens is not None:
+            return None
+        from .memory.hardware import kv_budget
+        return kv_budget(self.model, self.gpu, num_gpus=self.num_gpus,
+                         utilization=self.gpu_memory_utilization, block_size=self.block_size)
+
+    def build(self):
+        from .memory.config import MemoryConfig
+        b = self.budget()
+        cap = self.capacity_tokens if b is None else b.capacity_tokens
+        swap = (self.swap_us_per_token / 1e6 if self.swap_us_per_token is not None
+                else (b.swap_s_per_token if b is not None else 0.0))
+        return MemoryConfig(capacity_tokens=cap, block_size=self.block_size, preemption=self.preemption,
+                            swap_s_per_token=swap)
 
 
 class EngineSpec(_Strict):
@@ -84,11 +136,12 @@ class EngineSpec(_Strict):
     max_batch_size: Annotated[int, Field(ge=1)] | None = None
     batch_time: BatchTimeSpec = StaircaseSpec(model="staircase")
     class_priority: list[str] | None = None   # strict priority by job class, first is highest
+    memory: MemorySpec | None = None          # KV-cache memory (None: the paper's unlimited memory)
 
     @model_validator(mode="after")
     def _known_policy(self) -> "EngineSpec":
-        if self.policy.lower() not in POLICIES:
-            raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
+        if self.policy.lower() not in policy_names():
+            raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(policy_names())}")
         return self
 
     def build_policy(self) -> Policy:

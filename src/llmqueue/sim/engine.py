@@ -128,11 +128,12 @@ class SimEngine:
             self._busy = False
             return
         now = self.kernel.now
-        view = EngineView(now=now, requests=tuple(self._states.values()))
+        view = self._make_view(now)
         plan = self.policy(view)
         if self.validate:
             validate_plan(plan, view, self.policy.token_budget, self.policy.max_batch_size,
                           self._states)
+        plan = self._admit(plan, view)
         if plan.is_empty and self.idle_wait is not None:
             self.kernel.schedule(now + self.idle_wait, self._decide, DECIDE)   # idle on purpose, look again
             return
@@ -144,13 +145,24 @@ class SimEngine:
                 f"{head.prefill_left} prompt tokens left). A whole-prefill policy cannot schedule a "
                 f"prompt larger than its token budget: raise token_budget or use a chunking "
                 f"policy (orca, sarathi).")
-        if self.batch_time.load_only:
-            dt = self.batch_time.load_time(plan.tokens)
-        else:
-            dt = self.batch_time.duration(plan.prefill_tokens, len(plan.decode), self._context_after(plan))
-        end = now + dt
+        end = now + self._iteration_time(plan)
         self.iteration_log.add(now, end, plan, self.backlog_tokens, len(self._states))
         self.kernel.schedule(end, lambda: self._finish(plan), ITERATION_END)
+
+    # -- hooks a subclass may override (the memory engine, llmqueue.memory, does) -------------
+    def _make_view(self, now: float) -> EngineView:
+        """The view the policy decides on: every request with work, in admission order."""
+        return EngineView(now=now, requests=tuple(self._states.values()))
+
+    def _admit(self, plan: BatchPlan, view: EngineView) -> BatchPlan:
+        """The plan actually run, after the policy's plan is validated; here the plan itself."""
+        return plan
+
+    def _iteration_time(self, plan: BatchPlan) -> float:
+        """Seconds the iteration running ``plan`` takes (the batch-time model)."""
+        if self.batch_time.load_only:
+            return self.batch_time.load_time(plan.tokens)
+        return self.batch_time.duration(plan.prefill_tokens, len(plan.decode), self._context_after(plan))
 
     def _context_after(self, plan: BatchPlan) -> int:
         states = self._states

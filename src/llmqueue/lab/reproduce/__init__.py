@@ -1,7 +1,8 @@
 """The paper's experiments, one function each: ``run(out, fast=False) -> result dict``.
 
-:data:`EXPERIMENTS` maps the command-line names to their modules; :func:`network_experiments`
-adds the network experiments of :mod:`llmqueue.network.reproduce` when that package is present.
+:data:`EXPERIMENTS` maps the command-line names to their modules; :func:`external_experiments`
+adds the experiments of other packages (:mod:`llmqueue.network.reproduce`,
+:mod:`llmqueue.memory.reproduce`) when they are present.
 """
 
 from __future__ import annotations
@@ -18,19 +19,27 @@ EXPERIMENTS = {
 }
 
 
-def network_experiments() -> dict:
-    """The network experiments' names, or {} when the network package is not installed."""
-    try:
-        mod = importlib.import_module("llmqueue.network.reproduce")
-    except ModuleNotFoundError as e:
-        if e.name is not None and "llmqueue.network.reproduce".startswith(e.name):
-            return {}
-        raise
-    return {name: mod for name in getattr(mod, "NETWORK_EXPERIMENTS", ())}
+#: Other packages' experiments: (module, tuple of names in it, function(name, out) -> dict).
+_EXTERNAL = (("llmqueue.network.reproduce", "NETWORK_EXPERIMENTS", "reproduce_network"),
+             ("llmqueue.memory.reproduce", "MEMORY_EXPERIMENTS", "reproduce_memory"))
+
+
+def external_experiments() -> dict:
+    """Experiment name -> runner function of the packages in :data:`_EXTERNAL` that are present."""
+    found = {}
+    for module, names_attr, func in _EXTERNAL:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name is not None and module.startswith(e.name):
+                continue
+            raise
+        found.update({name: getattr(mod, func) for name in getattr(mod, names_attr, ())})
+    return found
 
 
 def names() -> list[str]:
-    return list(EXPERIMENTS) + [n for n in network_experiments() if n not in EXPERIMENTS]
+    return list(EXPERIMENTS) + [n for n in external_experiments() if n not in EXPERIMENTS]
 
 
 def run_experiment(name: str, out: Path, fast: bool = False) -> dict:
@@ -38,7 +47,7 @@ def run_experiment(name: str, out: Path, fast: bool = False) -> dict:
     if name in EXPERIMENTS:
         mod = importlib.import_module(f".{EXPERIMENTS[name][0]}", __name__)
         return mod.run(Path(out), fast=fast)
-    net = network_experiments()
+    net = external_experiments()
     if name in net:
-        return net[name].reproduce_network(name, Path(out))
+        return net[name](name, Path(out))
     raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(names())}")

@@ -1,0 +1,59 @@
+"""The memory model of one engine: a paged KV cache and how it preempts.
+
+Conventions (docs/memory.md): a request's KV cache is its processed prompt plus its generated
+tokens (``RequestState.context_tokens``). Memory is allocated in blocks of ``block_size``
+tokens; a request holds ``ceil(kv / block_size)`` blocks. Blocks are reserved when a step is
+scheduled, for the tokens the step adds (a prefill chunk of n tokens adds n, a decode token 1),
+and freed when the request completes or is preempted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREEMPTION_MODES = ("recompute", "swap")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """KV capacity (tokens), block size, and the preemption mode.
+
+    ``preemption``: "recompute" drops a victim's KV (it re-prefills prompt + generated tokens
+    later); "swap" moves it to host memory, costing ``swap_s_per_token`` seconds per token each
+    way, added to the iteration that moves it. ``host_capacity_tokens`` bounds the swap space
+    (None: unbounded); a victim that does not fit there is recomputed instead.
+    """
+
+    capacity_tokens: int
+    block_size: int = 16
+    preemption: str = "recompute"
+    swap_s_per_token: float = 0.0
+    host_capacity_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.block_size, int) or self.block_size < 1:
+            raise ValueError(f"memory.block_size must be a positive integer, got {self.block_size!r}")
+        if not isinstance(self.capacity_tokens, int) or self.capacity_tokens < self.block_size:
+            raise ValueError(f"memory.capacity_tokens must be an integer of at least one block "
+                             f"({self.block_size} tokens), got {self.capacity_tokens!r}")
+        if self.preemption not in PREEMPTION_MODES:
+            raise ValueError(f"memory.preemption must be one of {', '.join(PREEMPTION_MODES)}, "
+                             f"got {self.preemption!r}")
+        if not self.swap_s_per_token >= 0:
+            raise ValueError(f"memory.swap_s_per_token must be >= 0, got {self.swap_s_per_token}")
+        if self.host_capacity_tokens is not None and self.host_capacity_tokens < 0:
+            raise ValueError(f"memory.host_capacity_tokens must be >= 0, got {self.host_capacity_tokens}")
+
+    @property
+    def num_blocks(self) -> int:
+        """Whole blocks that fit in the capacity (a partial block is unusable)."""
+        return self.capacity_tokens // self.block_size
+
+    def blocks_for(self, tokens: int) -> int:
+        """Blocks a KV cache of ``tokens`` tokens occupies."""
+        return -(-tokens // self.block_size)
+
+    def describe(self) -> str:
+        swap = (f", swap at {self.swap_s_per_token * 1e6:.4g} us/token" if self.preemption == "swap" else "")
+        return (f"KV cache {self.num_blocks * self.block_size} tokens ({self.num_blocks} blocks of "
+                f"{self.block_size}), preemption by {self.preemption}{swap}")
