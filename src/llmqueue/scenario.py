@@ -298,19 +298,21 @@ def _resolve(base: Path, path: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _format_validation(source: str, err: ValidationError) -> str:
+#: Discriminator values that pydantic puts in error locations; they are dropped from key paths.
+TAGS = frozenset({"staircase", "piecewise_linear", "constant", "affine", "profile", "fixed", "uniform",
+                  "geometric", "lognormal", "empirical"})
+
+
+def format_validation(source: str, err: ValidationError, tags=TAGS, doc: str = "docs/scenarios.md") -> str:
+    """One line per schema error: ``source: dotted.key: what is wrong``."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"] if not isinstance(x, str) or x not in _TAGS)
+        loc = ".".join(str(x) for x in e["loc"] if not isinstance(x, str) or x not in tags)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling and the scenario reference in docs/scenarios.md)"
+            msg = f"unknown key (check its spelling and the reference in {doc})"
         lines.append(f"{source}: {loc or '(top level)'}: {msg}")
     return "\n".join(lines)
-
-
-_TAGS = {"staircase", "piecewise_linear", "constant", "affine", "fixed", "uniform", "geometric",
-         "lognormal", "empirical"}
 
 
 def builtin_scenarios() -> dict[str, Path]:
@@ -319,11 +321,12 @@ def builtin_scenarios() -> dict[str, Path]:
     return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
 
 
-#: An override value that removes the key from the scenario.
-UNSET = object()
+#: An override value that removes the key from the scenario (a string, so it survives pickling).
+UNSET = "__delete__"
 
 
-def _set_path(d: dict, dotted: str, value: Any) -> None:
+def set_dotted(d: dict, dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested dicts, creating levels; the value :data:`UNSET` removes the key."""
     keys = dotted.split(".")
     for k in keys[:-1]:
         nxt = d.get(k)
@@ -331,7 +334,7 @@ def _set_path(d: dict, dotted: str, value: Any) -> None:
             nxt = {}
             d[k] = nxt
         d = nxt
-    if value is UNSET:
+    if value == UNSET:
         d.pop(keys[-1], None)
     else:
         d[keys[-1]] = value
@@ -362,11 +365,11 @@ def load_scenario(source: str | Path | None = None, overrides: dict[str, Any] | 
         raise ScenarioError(f"{path}: a scenario must be a YAML mapping with keys engine, workload, seed")
     for key, value in (overrides or {}).items():
         if value is not None:
-            _set_path(data, key, value)
+            set_dotted(data, key, value)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
-        raise ScenarioError(_format_validation(str(path), e)) from None
+        raise ScenarioError(format_validation(str(path), e)) from None
     sc._base = path.parent
     return sc
 

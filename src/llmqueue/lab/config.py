@@ -13,30 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..scenario import Scenario, ScenarioError, load_scenario
-
-#: An override value that deletes the key (so that the schema's default applies).
-DELETE = "__delete__"
+from ..scenario import UNSET as DELETE  # an override value that deletes the key (the default applies)
+from ..scenario import Scenario, ScenarioError, load_scenario, set_dotted
 
 
 def scenario_payload(sc: Scenario) -> dict:
     """The scenario as JSON-able data (the inverse of :func:`build_scenario`)."""
     return sc.model_dump(mode="json")
-
-
-def set_dotted(data: dict, dotted: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts, creating levels; the value :data:`DELETE` removes the key."""
-    keys = dotted.split(".")
-    for k in keys[:-1]:
-        nxt = data.get(k)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            data[k] = nxt
-        data = nxt
-    if value == DELETE:
-        data.pop(keys[-1], None)
-    else:
-        data[keys[-1]] = value
 
 
 def build_scenario(payload: dict, base: str | Path = ".", overrides: dict[str, Any] | None = None) -> Scenario:

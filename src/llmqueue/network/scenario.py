@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from ..policies import POLICIES, ClassPriority, make_policy
-from ..scenario import (ArrivalSpec, BatchTimeSpec, EmpiricalSpec, FixedSpec, GeometricSpec, LogNormalSpec,
-                        ScenarioError, StaircaseSpec, UniformSpec, builtin_scenarios)
+from ..scenario import (TAGS, ArrivalSpec, BatchTimeSpec, EmpiricalSpec, FixedSpec, GeometricSpec, LogNormalSpec,
+                        ScenarioError, StaircaseSpec, UniformSpec, builtin_scenarios, format_validation)
 from .lengths import Poisson
 from .model import ROUTER_RULES, JobClass, NetEngine, Network, Router, replicas
 from .pressure import WEIGHTINGS, MaxPressure
@@ -191,19 +191,11 @@ class NetworkScenario(_Strict):
             raise ScenarioError(f"{self.name or 'network scenario'}: {e}") from None
 
 
-_TAGS = {"staircase", "piecewise_linear", "constant", "affine", "fixed", "uniform", "geometric", "lognormal",
-         "empirical", "poisson", "step", "parallel"}
+_TAGS = TAGS | {"poisson", "step", "parallel"}
 
 
 def _format(source: str, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"] if not isinstance(x, str) or x not in _TAGS)
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling and the reference in docs/networks.md)"
-        lines.append(f"{source}: {loc or '(top level)'}: {msg}")
-    return "\n".join(lines)
+    return format_validation(source, err, _TAGS, "docs/networks.md")
 
 
 def resolve_source(source: str | Path | None) -> Path | None:
