@@ -165,6 +165,9 @@ def _print_summary(sc: Scenario, s: dict, cap) -> None:
     if "preemptions" in s:
         console.print(f"KV memory: peak {s['peak_kv_tokens']} tokens; {s['preemptions']} preemptions, "
                       f"{s['tokens_recomputed']} tokens recomputed", highlight=False)
+    if "prefix_cache_hit_tokens" in s:
+        console.print(f"prefix cache: {s['prefix_cache_hit_tokens']} prompt tokens hit "
+                      f"(hit rate {s['prefix_cache_hit_rate']:.1%})", highlight=False)
 
 
 @app.command()

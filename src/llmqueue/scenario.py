@@ -18,7 +18,7 @@ from .engine.batch_time import (AffineBatchTime, BatchTimeModel, ConstantBatchTi
                                 StaircaseBatchTime)
 from .policies import ClassPriority, Policy, make_policy, policy_names
 from .workload import (DeterministicArrivals, Empirical, Fixed, GammaArrivals, Geometric, LogNormal,
-                       PoissonArrivals, Uniform, Workload, read_trace)
+                       PoissonArrivals, SharedPrefix, Uniform, Workload, read_trace)
 
 
 class ScenarioError(ValueError):
@@ -102,6 +102,7 @@ class MemorySpec(_Strict):
     block_size: Annotated[int, Field(ge=1)] = 16
     preemption: Literal["recompute", "swap"] = "recompute"
     swap_us_per_token: NonNegFloat | None = None   # default: from the GPU's host link, else 0
+    prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
 
     @model_validator(mode="after")
     def _one_source(self) -> "MemorySpec":
@@ -127,7 +128,7 @@ class MemorySpec(_Strict):
         swap = (self.swap_us_per_token / 1e6 if self.swap_us_per_token is not None
                 else (b.swap_s_per_token if b is not None else 0.0))
         return MemoryConfig(capacity_tokens=cap, block_size=self.block_size, preemption=self.preemption,
-                            swap_s_per_token=swap)
+                            swap_s_per_token=swap, prefix_caching=self.prefix_caching)
 
 
 class EngineSpec(_Strict):
@@ -231,6 +232,13 @@ class InitialRequestSpec(_Strict):
     label: str | None = None
 
 
+class PrefixSpec(_Strict):
+    """Shared prompt prefixes of the generated requests: ``groups`` prefixes of ``tokens`` tokens."""
+
+    groups: Annotated[int, Field(ge=1)]
+    tokens: Annotated[int, Field(ge=1)]
+
+
 class WorkloadSpec(_Strict):
     arrival: ArrivalSpec | None = None
     trace: str | None = None
@@ -240,9 +248,13 @@ class WorkloadSpec(_Strict):
     num_requests: Annotated[int, Field(ge=0)] | None = None
     duration_s: PosFloat | None = None
     job_class: str = "default"
+    prefix: PrefixSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "WorkloadSpec":
+        if self.prefix is not None and self.arrival is None:
+            raise ValueError("'prefix' applies to generated requests (give 'arrival'); a trace gives "
+                             "prefixes in its prefix_id,prefix_tokens columns")
         if self.trace is not None and self.arrival is not None:
             raise ValueError("give either 'arrival' (a generated workload) or 'trace' (replay), not both")
         if self.arrival is not None:
@@ -284,7 +296,8 @@ class Scenario(_Strict):
             decode_tokens=w.decode_tokens.build(self._base) if w.decode_tokens is not None else None,
             trace=trace,
             initial=tuple((r.prompt_tokens, r.decode_tokens, r.label) for r in w.initial_requests),
-            num_requests=w.num_requests, duration_s=w.duration_s, job_class=w.job_class)
+            num_requests=w.num_requests, duration_s=w.duration_s, job_class=w.job_class,
+            prefix=SharedPrefix(w.prefix.groups, w.prefix.tokens) if w.prefix is not None else None)
 
     def build_batch_time(self) -> BatchTimeModel:
         return self.engine.batch_time.build()

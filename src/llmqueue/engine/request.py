@@ -4,6 +4,10 @@ Token convention (spec section 7): a request's prefill is finished by the iterat
 processes its last prompt token; ``decode_tokens`` counts the decode iterations after it, each
 of which emits one output token. A request with ``prompt_tokens == 0`` is already decoding
 when it arrives (the paper's Fig. 8 requests A, B, C).
+
+``prefix_id`` / ``prefix_tokens`` (optional) say that the first ``prefix_tokens`` prompt tokens
+are a prefix shared by every request with the same ``prefix_id`` (a system prompt, say); only the
+KV-memory engine with prefix caching uses them (docs/memory.md).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ class Request:
     decode_tokens: int
     job_class: str = "default"
     label: str | None = None
+    prefix_id: str | None = None
+    prefix_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.prompt_tokens < 0 or self.decode_tokens < 0:
@@ -30,6 +36,11 @@ class Request:
             raise ValueError(f"request {self.request_id}: has no tokens at all (prompt 0 and decode 0)")
         if not self.arrival_time >= 0:
             raise ValueError(f"request {self.request_id}: arrival_time must be >= 0, got {self.arrival_time}")
+        if not 0 <= self.prefix_tokens <= self.prompt_tokens:
+            raise ValueError(f"request {self.request_id}: prefix_tokens must be in 0..prompt_tokens "
+                             f"({self.prompt_tokens}), got {self.prefix_tokens}")
+        if self.prefix_tokens > 0 and self.prefix_id is None:
+            raise ValueError(f"request {self.request_id}: prefix_tokens > 0 needs a prefix_id")
 
     @property
     def total_tokens(self) -> int:

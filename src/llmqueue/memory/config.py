@@ -22,6 +22,8 @@ class MemoryConfig:
     later); "swap" moves it to host memory, costing ``swap_s_per_token`` seconds per token each
     way, added to the iteration that moves it. ``host_capacity_tokens`` bounds the swap space
     (None: unbounded); a victim that does not fit there is recomputed instead.
+    ``prefix_caching``: requests with the same ``prefix_id`` share the whole KV blocks of their
+    prefix (docs/memory.md); off by default, and off the engine behaves exactly as without it.
     """
 
     capacity_tokens: int
@@ -29,6 +31,7 @@ class MemoryConfig:
     preemption: str = "recompute"
     swap_s_per_token: float = 0.0
     host_capacity_tokens: int | None = None
+    prefix_caching: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.block_size, int) or self.block_size < 1:
@@ -55,5 +58,6 @@ class MemoryConfig:
 
     def describe(self) -> str:
         swap = (f", swap at {self.swap_s_per_token * 1e6:.4g} us/token" if self.preemption == "swap" else "")
+        cache = ", prefix caching" if self.prefix_caching else ""
         return (f"KV cache {self.num_blocks * self.block_size} tokens ({self.num_blocks} blocks of "
-                f"{self.block_size}), preemption by {self.preemption}{swap}")
+                f"{self.block_size}), preemption by {self.preemption}{swap}{cache}")

@@ -23,7 +23,9 @@ class VLLMV1(Policy):
     waiting requests (new, or preempted) while their next step fits in free memory; the first
     waiting request that does not fit stops admission (FCFS). ``max_batch_size`` is vLLM's
     max-num-seqs. ``class_order`` (highest first) gives priority scheduling; empty is FCFS.
-    The engine preempts (latest arrival first) when running requests cannot grow.
+    With prefix caching a waiting request is planned with its cache hit already subtracted
+    (``MemoryView.prefix_hit_tokens``). When running requests cannot grow, the engine preempts
+    in :meth:`victim_order`: the lowest-priority resident request, latest arrival first.
     """
 
     class_order: tuple[str, ...] = ()
@@ -36,6 +38,15 @@ class VLLMV1(Policy):
             rank = {c: i for i, c in enumerate(self.class_order)}
             reqs.sort(key=lambda s: (rank.get(s.job_class, len(rank)), s.order))
         return reqs
+
+    def victim_order(self, view: MemoryView) -> list[int]:
+        """Resident requests in the order the engine should preempt them (first = first victim):
+        lowest priority class first, and within a class the latest arrival first, as vLLM's
+        priority scheduling does; with no ``class_order``, simply latest arrival first."""
+        rank = {c: i for i, c in enumerate(self.class_order)}
+        resident = [s for s in view.requests if view.is_resident(s)]
+        resident.sort(key=lambda s: (rank.get(s.job_class, len(rank)), s.order), reverse=True)
+        return [s.request_id for s in resident]
 
     def gate(self, view: MemoryView):
         """Extra admission test for waiting requests, as a function ``ok(state) -> bool`` that is
@@ -74,7 +85,7 @@ class VLLMV1(Policy):
                     break
                 if mem.is_resident(s):
                     continue
-                n = 1 if s.decode_eligible else min(s.prefill_left, budget)
+                n = 1 if s.decode_eligible else min(s.prefill_left - mem.prefix_hit_tokens(s), budget)
                 need = mem.extra_blocks(s, n)
                 if need > free or (ok is not None and not ok(s)):
                     break
@@ -119,6 +130,15 @@ class ThresholdAdmission(VLLMV1):
         reserve = r.decode_tokens if self.reserve == "declared" else self.mean_decode
         final = max(s.context_tokens, r.prompt_tokens + int(round(reserve)))
         return view.blocks_for(min(final, r.total_tokens) if self.reserve == "declared" else final)
+
+    def victim_order(self, view: MemoryView) -> list[int]:
+        """Resident requests in the order the engine should preempt them (first = first victim):
+        lowest priority class first, and within a class the latest arrival first, as vLLM's
+        priority scheduling does; with no ``class_order``, simply latest arrival first."""
+        rank = {c: i for i, c in enumerate(self.class_order)}
+        resident = [s for s in view.requests if view.is_resident(s)]
+        resident.sort(key=lambda s: (rank.get(s.job_class, len(rank)), s.order), reverse=True)
+        return [s.request_id for s in resident]
 
     def gate(self, view: MemoryView):
         by_id = {x.request_id: x for x in view.requests}

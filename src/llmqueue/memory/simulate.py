@@ -3,7 +3,10 @@
 The result is a :class:`MemoryResult`: a :class:`~llmqueue.sim.simulate.SimResult` (same
 request and iteration columns) plus the preemptions table, the memory columns per iteration
 and the recomputed-token count. Token conservation with recomputation reads
-``tokens_arrived + tokens_recomputed == tokens_processed + tokens_left``.
+``tokens_arrived + tokens_recomputed == tokens_processed + tokens_cached + tokens_left``
+(``tokens_cached``: prompt tokens served by the prefix cache, 0 without prefix caching). With
+prefix caching the requests table gets a ``prefix_cache_hit_tokens`` column and memory.csv a
+``kv_cached_tokens`` one (unreferenced cached blocks); without it the tables are unchanged.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ class MemoryResult(SimResult):
     memory_iterations: pd.DataFrame = field(default_factory=pd.DataFrame)
     tokens_recomputed: int = 0
     peak_kv_tokens: int = 0
+    tokens_cached: int = 0
+    prefix_queries: int = 0
 
     def summary(self) -> dict:
         s = super().summary()
         p = self.preemptions
         s["tokens_recomputed"] = self.tokens_recomputed
         s["tokens_conserved"] = (self.tokens_arrived + self.tokens_recomputed
-                                 == self.tokens_processed + self.tokens_left)
+                                 == self.tokens_processed + self.tokens_cached + self.tokens_left)
         s["kv_capacity_tokens"] = self.memory.num_blocks * self.memory.block_size if self.memory else None
         s["peak_kv_tokens"] = self.peak_kv_tokens
         s["mean_kv_tokens"] = (float(self.memory_iterations["kv_used_tokens"].mean())
@@ -50,6 +55,11 @@ class MemoryResult(SimResult):
         s["requests_preempted"] = int(p["request_id"].nunique()) if len(p) else 0
         s["swap_time_s"] = (float(self.memory_iterations["swap_time"].sum())
                             if len(self.memory_iterations) else 0.0)
+        if self.memory is not None and self.memory.prefix_caching:
+            s["tokens_cached"] = self.tokens_cached
+            s["prefix_cache_hit_tokens"] = self.tokens_cached
+            s["prefix_cache_queries"] = self.prefix_queries
+            s["prefix_cache_hit_rate"] = self.tokens_cached / self.prefix_queries if self.prefix_queries else 0.0
         return s
 
 
@@ -81,6 +91,8 @@ def simulate_with_memory(policy: Policy, batch_time: BatchTimeModel, requests: I
     engine.flush_unfinished()
     req_df = pd.DataFrame(rlog.rows, columns=list(RequestLog.COLUMNS))
     req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
+    if memory.prefix_caching:
+        req_df["prefix_cache_hit_tokens"] = req_df["request_id"].map(engine.prefix_hits).fillna(0).astype("int64")
     it_df, mem_df = _frame(ilog.columns), _frame(engine.mem_columns)
     plans = ilog.plans
     if horizon is not None and len(it_df) and it_df["end_time"].iloc[-1] > horizon:
@@ -95,7 +107,8 @@ def simulate_with_memory(policy: Policy, batch_time: BatchTimeModel, requests: I
         policy=policy, batch_time=batch_time, compositions=plans, labels=labels,
         memory=memory, preemptions=pre, memory_iterations=mem_df,
         tokens_recomputed=engine.tokens_recomputed,
-        peak_kv_tokens=engine.peak_blocks * memory.block_size)
+        peak_kv_tokens=engine.peak_blocks * memory.block_size, tokens_cached=engine.tokens_cached,
+        prefix_queries=engine.prefix_queries)
 
 
 def write_memory_run(res: MemoryResult, out, extra: dict | None = None) -> dict:

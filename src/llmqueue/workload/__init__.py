@@ -4,10 +4,11 @@ of one run, reproducible from a seed."""
 from .arrivals import ArrivalProcess, DeterministicArrivals, GammaArrivals, PoissonArrivals
 from .lengths import Empirical, Fixed, Geometric, LengthDistribution, LogNormal, Uniform
 from .traces import TraceError, read_column, read_trace, write_trace
-from .workload import Workload, child_generators
+from .workload import SharedPrefix, Workload, child_generators
 
 __all__ = [
     "ArrivalProcess", "DeterministicArrivals", "GammaArrivals", "PoissonArrivals",
     "Empirical", "Fixed", "Geometric", "LengthDistribution", "LogNormal", "Uniform",
-    "TraceError", "read_column", "read_trace", "write_trace", "Workload", "child_generators",
+    "TraceError", "read_column", "read_trace", "write_trace", "SharedPrefix", "Workload",
+    "child_generators",
 ]

@@ -3,7 +3,8 @@
 Two formats, told apart by the header line:
 
 * ours: columns ``arrival_time,prompt_tokens,decode_tokens`` in any order, optionally ``class``
-  (-> ``job_class``, empty means ``"default"``) and ``label`` (empty means no label); arrival
+  (-> ``job_class``, empty means ``"default"``), ``label`` (empty means no label), and
+  ``prefix_id,prefix_tokens`` (a shared prompt prefix; empty means none / 0); arrival
   times in seconds. :func:`write_trace` writes it, with arrival times in ``repr`` precision so
   that a saved workload replays exactly.
 * the Azure LLM inference trace: ``TIMESTAMP,ContextTokens,GeneratedTokens`` with timestamps
@@ -29,7 +30,7 @@ from functools import lru_cache
 from ..engine.request import Request
 
 OURS = ("arrival_time", "prompt_tokens", "decode_tokens")
-OURS_OPTIONAL = ("class", "label")
+OURS_OPTIONAL = ("class", "label", "prefix_id", "prefix_tokens")
 AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
@@ -101,7 +102,7 @@ def _header(path: str, line: int, names: list[str]) -> tuple[str, dict[str, int]
                                      i + 1, name)
             return fmt, index
     raise TraceError(path, line, f"unrecognised header {','.join(names)!r}: expected columns "
-                     f"{','.join(OURS)} (optionally class,label) or {','.join(AZURE)} (Azure trace)")
+                     f"{','.join(OURS)} (optionally {','.join(OURS_OPTIONAL)}) or {','.join(AZURE)} (Azure trace)")
 
 
 def read_trace(path: str | os.PathLike[str]) -> list[Request]:
@@ -116,6 +117,7 @@ def read_trace(path: str | os.PathLike[str]) -> list[Request]:
     width = len(names)
     t_col, p_col, d_col = (index[c] for c in (OURS if fmt == "ours" else AZURE))
     c_col, l_col = index.get("class"), index.get("label")
+    pid_col, ptok_col = index.get("prefix_id"), index.get("prefix_tokens")
     requests: list[Request] = []
     origin = None
     last_t, last_text, last_line = 0.0, "", 0
@@ -156,7 +158,16 @@ def read_trace(path: str | os.PathLike[str]) -> list[Request]:
             raise fail(line, d_col, "request has 0 prompt and 0 decode tokens; it needs at least one token")
         job_class = (row[c_col] or "default") if c_col is not None else "default"
         label = (row[l_col] or None) if l_col is not None else None
-        requests.append(Request(len(requests), t, counts[0], counts[1], job_class, label))
+        prefix_id = (row[pid_col] or None) if pid_col is not None else None
+        prefix_tokens = 0
+        if ptok_col is not None and row[ptok_col]:
+            prefix_tokens = _count(row[ptok_col])
+            if prefix_tokens is None or prefix_tokens > counts[0]:
+                raise fail(line, ptok_col, f"expected an integer from 0 to prompt_tokens ({counts[0]}), "
+                           f"got {row[ptok_col]!r}")
+            if prefix_tokens and prefix_id is None:
+                raise fail(line, ptok_col, "prefix_tokens > 0 needs a prefix_id")
+        requests.append(Request(len(requests), t, counts[0], counts[1], job_class, label, prefix_id, prefix_tokens))
         last_t, last_text, last_line = t, text, line
     return requests
 
@@ -165,24 +176,30 @@ def write_trace(path: str | os.PathLike[str], requests: Iterable[Request]) -> No
     """Write requests in our CSV format so that :func:`read_trace` gives them back exactly.
 
     Request ids are not written (reading numbers them 0..n-1). Arrival times must be
-    nondecreasing, and ``job_class`` / ``label`` must not be the empty string (an empty field
-    reads back as ``"default"`` / no label).
+    nondecreasing, and ``job_class`` / ``label`` / ``prefix_id`` must not be the empty string
+    (an empty field reads back as ``"default"`` / None). The ``prefix_id,prefix_tokens`` columns
+    are written only when some request has a prefix.
     """
     p = os.fspath(path)
+    requests = list(requests)
+    prefixed = any(r.prefix_id is not None for r in requests)
     with open(p, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(OURS + OURS_OPTIONAL)
+        out.writerow(OURS + (OURS_OPTIONAL if prefixed else OURS_OPTIONAL[:2]))
         last = -math.inf
         for r in requests:
             if r.arrival_time < last:
                 raise ValueError(f"write_trace: request {r.request_id} arrives at {r.arrival_time} s, before "
                                  f"the previous one ({last} s); sort the requests by arrival time")
-            if r.job_class == "" or r.label == "":
-                raise ValueError(f"write_trace: request {r.request_id} has an empty class or label, which "
-                                 "would read back as default/None; use a non-empty string or None")
+            if r.job_class == "" or r.label == "" or r.prefix_id == "":
+                raise ValueError(f"write_trace: request {r.request_id} has an empty class or label (or prefix_id), "
+                                 "which would read back as default/None; use a non-empty string or None")
             last = r.arrival_time
-            out.writerow((repr(float(r.arrival_time)), r.prompt_tokens, r.decode_tokens, r.job_class,
-                          "" if r.label is None else r.label))
+            row = (repr(float(r.arrival_time)), r.prompt_tokens, r.decode_tokens, r.job_class,
+                   "" if r.label is None else r.label)
+            if prefixed:
+                row += ("" if r.prefix_id is None else r.prefix_id, r.prefix_tokens)
+            out.writerow(row)
 
 
 def read_column(path: str | os.PathLike[str], column: str | None = None) -> list[int]:

@@ -5,6 +5,8 @@ Either generated (an arrival process plus prompt and decode length distributions
 ``initial`` requests present at time 0 (the paper's Fig. 8 A, B, C). Randomness: one
 SeedSequence per run and three child streams (arrivals, prompt lengths, decode lengths), each a
 PCG64 generator, so that changing one distribution does not change the other streams.
+An optional shared prefix (``prefix``) draws each generated request's prefix group from a fourth
+child stream, so adding it leaves arrivals and lengths exactly as they were.
 """
 
 from __future__ import annotations
@@ -35,6 +37,28 @@ def _lengths(dist: LengthDistribution, rng: np.random.Generator) -> Iterator[int
         yield from dist.sample(rng, CHUNK).tolist()
 
 
+def _groups(n: int, rng: np.random.Generator) -> Iterator[int]:
+    while True:
+        yield from rng.integers(0, n, size=CHUNK).tolist()
+
+
+@dataclass(frozen=True)
+class SharedPrefix:
+    """Shared prompt prefixes (system prompts): ``groups`` prefixes of ``tokens`` tokens each.
+
+    Every generated request draws a group g uniformly and gets ``prefix_id = f"p{g}"`` and
+    ``prefix_tokens = min(tokens, its prompt)``; the KV engine with prefix caching reuses it."""
+
+    groups: int
+    tokens: int
+
+    def __post_init__(self) -> None:
+        for name in ("groups", "tokens"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, np.integer)) and v >= 1):
+                raise ValueError(f"prefix.{name} must be an integer >= 1, got {v!r}")
+
+
 @dataclass(frozen=True)
 class Workload:
     """Requests for one run. See the module docstring; ``trace`` overrides arrival and lengths.
@@ -44,7 +68,9 @@ class Workload:
     time 0.0, and are not counted in ``num_requests``. Generated requests get class
     ``job_class``; replayed ones keep their ``job_class`` and ``label`` but are renumbered after
     the initial ones. ``num_requests`` and ``duration_s`` (arrivals after it are dropped) also
-    truncate a replayed trace.
+    truncate a replayed trace. ``prefix`` (a :class:`SharedPrefix`, generated workloads only)
+    gives the generated requests shared prompt prefixes; a trace carries its own
+    ``prefix_id,prefix_tokens`` columns instead.
     """
 
     arrival: ArrivalProcess | None = None
@@ -55,6 +81,7 @@ class Workload:
     num_requests: int | None = None
     duration_s: float | None = None
     job_class: str = "default"
+    prefix: SharedPrefix | None = None
 
     def __post_init__(self) -> None:
         initial = []
@@ -74,6 +101,11 @@ class Workload:
         if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s >= 0):
             raise ValueError(f"duration_s must be a finite number of seconds >= 0 (or None), "
                              f"got {self.duration_s!r}")
+        if self.prefix is not None and not isinstance(self.prefix, SharedPrefix):
+            raise TypeError(f"prefix must be a SharedPrefix(groups, tokens), got {type(self.prefix).__name__}")
+        if self.prefix is not None and self.arrival is None:
+            raise ValueError("prefix applies to generated requests (an arrival process); a trace gives "
+                             "prefixes in its prefix_id,prefix_tokens columns")
         if self.trace is not None:
             trace = tuple(self.trace)
             for a, b in zip(trace, trace[1:]):
@@ -100,18 +132,24 @@ class Workload:
         rid = len(self.initial)
         if self.trace is not None:
             for r in self._replayed:
-                yield Request(rid, r.arrival_time, r.prompt_tokens, r.decode_tokens, r.job_class, r.label)
+                yield Request(rid, r.arrival_time, r.prompt_tokens, r.decode_tokens, r.job_class, r.label,
+                              r.prefix_id, r.prefix_tokens)
                 rid += 1
             return
         if self.arrival is None:
             return
-        rng_t, rng_p, rng_d = child_generators(seed)
+        rng_t, rng_p, rng_d, rng_g = child_generators(seed, 4)
         stream = zip(self.arrival.times(rng_t), _lengths(self.prompt_tokens, rng_p),
                      _lengths(self.decode_tokens, rng_d))
+        pre = self.prefix
+        groups = _groups(pre.groups, rng_g) if pre is not None else None
         for t, p, d in islice(stream, self.num_requests):
             if self.duration_s is not None and t > self.duration_s:
                 return
-            yield Request(rid, t, p, d, self.job_class)
+            if groups is None:
+                yield Request(rid, t, p, d, self.job_class)
+            else:
+                yield Request(rid, t, p, d, self.job_class, None, f"p{next(groups)}", min(pre.tokens, p))
             rid += 1
 
     @cached_property
