@@ -14,19 +14,13 @@ from __future__ import annotations
 from array import array
 
 from ..engine.plan import BatchPlan, validate_plan
+from ..engine.progress import RequestTimes, apply_plan, context_after
 from ..engine.request import Request
 from ..engine.state import EngineView, RequestState
 from ..policies.base import Policy
-from ..sim.engine import EngineStalled, IterationLog, RequestLog
+from ..sim.engine import IterationLog, RequestLog, stalled
 
 _NAN = float("nan")
-
-
-class _Times:
-    __slots__ = ("prefill_end", "first_token", "last_token")
-
-    def __init__(self, prefill_end: float) -> None:
-        self.prefill_end, self.first_token, self.last_token = prefill_end, _NAN, _NAN
 
 
 class Ledger:
@@ -39,7 +33,7 @@ class Ledger:
         self.iteration_log = IterationLog(keep_plans=keep_plans)
         self.itl = array("d")
         self.states: dict[int, RequestState] = {}
-        self._times: dict[int, _Times] = {}
+        self._times: dict[int, RequestTimes] = {}
         self._seq = 0
         self.backlog_tokens = 0
         self.tokens_arrived = 0
@@ -57,7 +51,7 @@ class Ledger:
             raise ValueError(f"request {rid}: prefill_done {prefill_done} exceeds its prompt")
         self.states[rid] = state
         self._seq += 1
-        self._times[rid] = _Times(now if state._prefill_left == 0 else _NAN)
+        self._times[rid] = RequestTimes(now if state._prefill_left == 0 else _NAN)
         left = request.total_tokens - prefill_done
         self.backlog_tokens += left
         self.tokens_arrived += left
@@ -70,42 +64,19 @@ class Ledger:
             validate_plan(plan, view, self.policy.token_budget, self.policy.max_batch_size, self.states)
         if plan.is_empty:
             head = next(iter(self.states.values()))
-            raise EngineStalled(
-                f"{self.policy.describe()} forms no batch at t={now:.6g}s although {len(self.states)} "
-                f"request(s) wait (head request {head.request_id} has {head.prefill_left} prompt tokens "
-                f"left). A whole-prefill policy cannot schedule a prompt larger than its token budget: "
-                f"raise token_budget or use a chunking policy (orca, sarathi).")
+            raise stalled("real engine", self.policy.describe(), now, len(self.states), head.request_id,
+                          head.prefill_left)
         return plan
 
     def context_after(self, plan: BatchPlan) -> int:
         """Total KV context of the batch after the step (the affine model's context term)."""
-        st = self.states
-        return (sum(st[r].context_tokens + n for r, n in plan.prefill)
-                + sum(st[r].context_tokens + 1 for r in plan.decode))
+        return context_after(plan, self.states)
 
     def finish(self, plan: BatchPlan, start: float, end: float) -> list[Request]:
         """Log the iteration ``[start, end]`` and apply it; returns the requests that completed."""
         self.iteration_log.add(start, end, plan, self.backlog_tokens, len(self.states))
         states, times = self.states, self._times
-        done: list[int] = []
-        for rid, n in plan.prefill:
-            s = states[rid]
-            s._prefill_left -= n
-            if s._prefill_left == 0:
-                times[rid].prefill_end = end
-                if s._decode_left == 0:
-                    done.append(rid)
-        for rid in plan.decode:
-            s = states[rid]
-            s._decode_left -= 1
-            t = times[rid]
-            if t.first_token != t.first_token:  # NaN: the first output token
-                t.first_token = end
-            else:
-                self.itl.append(end - t.last_token)
-            t.last_token = end
-            if s._decode_left == 0:
-                done.append(rid)
+        done = apply_plan(plan, states, times, end, self.itl)
         self.backlog_tokens -= plan.tokens
         self.tokens_processed += plan.tokens
         out = []

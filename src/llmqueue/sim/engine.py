@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.plan import BatchPlan, validate_plan
+from ..engine.progress import RequestTimes, apply_plan, context_after
 from ..engine.request import Request
 from ..engine.state import EngineView, RequestState
 from ..policies.base import Policy
@@ -21,6 +22,17 @@ from .kernel import DECIDE, ITERATION_END, Kernel
 
 class EngineStalled(RuntimeError):
     """The policy returns an empty batch although work is waiting: it will never progress."""
+
+
+def stalled(name: str, policy_text: str, now: float, waiting: int, head_id: int,
+            head_prefill_left: int) -> EngineStalled:
+    """The error for an engine whose policy forms no batch while ``waiting`` requests wait
+    (one message for the generic engine, the fast core and the real engine)."""
+    return EngineStalled(
+        f"{name}: {policy_text} forms no batch at t={now:.6g}s although {waiting} request(s) wait "
+        f"(head request {head_id} has {head_prefill_left} prompt tokens left). A whole-prefill "
+        f"policy cannot schedule a prompt larger than its token budget: raise token_budget or use "
+        f"a chunking policy (orca, sarathi).")
 
 
 class RequestLog:
@@ -60,17 +72,6 @@ class IterationLog:
             self.plans.append(plan)
 
 
-class _Live:
-    """Times the engine records for one request while it is in service."""
-
-    __slots__ = ("prefill_end", "first_token", "last_token")
-
-    def __init__(self, prefill_end: float) -> None:
-        self.prefill_end = prefill_end
-        self.first_token = float("nan")
-        self.last_token = float("nan")
-
-
 class SimEngine:
     """An engine on a kernel. ``submit`` a request; ``on_complete(request, time)`` is called when it leaves.
 
@@ -95,7 +96,7 @@ class SimEngine:
             raise ValueError(f"{name}: idle_wait must be > 0 seconds, got {idle_wait!r}")
         self.idle_wait = idle_wait
         self._states: dict[int, RequestState] = {}
-        self._live: dict[int, _Live] = {}
+        self._live: dict[int, RequestTimes] = {}
         self._seq = 0
         self._busy = False            # an iteration is running or a decision is scheduled
         self.backlog_tokens = 0       # unprocessed tokens of requests in this engine
@@ -111,7 +112,7 @@ class SimEngine:
             raise ValueError(f"{self.name}: request {rid} submitted twice")
         self._states[rid] = RequestState(request, self._seq)
         self._seq += 1
-        self._live[rid] = _Live(self.kernel.now if request.prompt_tokens == 0 else float("nan"))
+        self._live[rid] = RequestTimes(self.kernel.now if request.prompt_tokens == 0 else float("nan"))
         self.backlog_tokens += request.total_tokens
         self.tokens_arrived += request.total_tokens
         if not self._busy:
@@ -139,12 +140,8 @@ class SimEngine:
             return
         if plan.is_empty:
             head = next(iter(self._states.values()))
-            raise EngineStalled(
-                f"{self.name}: {self.policy.describe()} forms no batch at t={now:.6g}s although "
-                f"{len(self._states)} request(s) wait (head request {head.request_id} has "
-                f"{head.prefill_left} prompt tokens left). A whole-prefill policy cannot schedule a "
-                f"prompt larger than its token budget: raise token_budget or use a chunking "
-                f"policy (orca, sarathi).")
+            raise stalled(self.name, self.policy.describe(), now, len(self._states), head.request_id,
+                          head.prefill_left)
         end = now + self._iteration_time(plan)
         self.iteration_log.add(now, end, plan, self.backlog_tokens, len(self._states))
         self.kernel.schedule(end, lambda: self._finish(plan), ITERATION_END)
@@ -162,40 +159,12 @@ class SimEngine:
         """Seconds the iteration running ``plan`` takes (the batch-time model)."""
         if self.batch_time.load_only:
             return self.batch_time.load_time(plan.tokens)
-        return self.batch_time.duration(plan.prefill_tokens, len(plan.decode), self._context_after(plan))
-
-    def _context_after(self, plan: BatchPlan) -> int:
-        states = self._states
-        ctx = 0
-        for rid, n in plan.prefill:
-            ctx += states[rid].context_tokens + n
-        for rid in plan.decode:
-            ctx += states[rid].context_tokens + 1
-        return ctx
+        return self.batch_time.duration(plan.prefill_tokens, len(plan.decode), context_after(plan, self._states))
 
     def _finish(self, plan: BatchPlan) -> None:
         now = self.kernel.now
         states, live = self._states, self._live
-        done: list[int] = []
-        for rid, n in plan.prefill:
-            s = states[rid]
-            s._prefill_left -= n
-            if s._prefill_left == 0:
-                live[rid].prefill_end = now
-                if s._decode_left == 0:
-                    done.append(rid)
-        itl = self.itl
-        for rid in plan.decode:
-            s = states[rid]
-            s._decode_left -= 1
-            lv = live[rid]
-            if lv.first_token != lv.first_token:  # NaN: this is the first output token
-                lv.first_token = now
-            else:
-                itl.append(now - lv.last_token)
-            lv.last_token = now
-            if s._decode_left == 0:
-                done.append(rid)
+        done = apply_plan(plan, states, live, now, self.itl)
         n_tokens = plan.tokens
         self.backlog_tokens -= n_tokens
         self.tokens_processed += n_tokens

@@ -29,7 +29,7 @@ from heapq import heappush
 
 import numpy as np
 
-from ..engine import EngineStalled
+from ..engine import stalled
 from .compose import batch_plan
 from .decoders import CALM_STEPS, adjust, head_request
 from .feed import BIG, INF, RequestFeed
@@ -86,12 +86,7 @@ def stall_error(S: CoreState, F: RequestFeed, policy_text: str, now: float, G: i
         return ValueError(F.poison_msg)
     rid, left = head_request(S, F, G, C, h, qa)
     nsys = (qa - h) + S.nA + S.nW                # prefilling plus decoding requests
-    return EngineStalled(
-        f"engine: {policy_text} forms no batch at t={now:.6g}s although "
-        f"{nsys} request(s) wait (head request {rid} has "
-        f"{left} prompt tokens left). A whole-prefill policy cannot schedule a "
-        f"prompt larger than its token budget: raise token_budget or use a chunking "
-        f"policy (orca, sarathi).")
+    return stalled("engine", policy_text, now, nsys, rid, left)
 
 
 def run_epoch(S: CoreState, F: RequestFeed, P: PolicySpec, out: EpochBuffer, max_iters: int,
