@@ -17,7 +17,7 @@ from rich.console import Console
 
 from .analysis.batches import format_plan
 from .analysis.theory import capacity_report
-from .policies import POLICIES, check_work_conserving, make_policy, policy_names
+from .policies import check_work_conserving, make_policy, policy_names
 from .scenario import UNSET, Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
 from .sim.engine import EngineStalled
 from .sim.output import write_run
@@ -245,7 +245,7 @@ def _print_memory_capacity(sc: Scenario, wl) -> None:
 
 @app.command("check-policy")
 def check_policy(
-    policy: str = typer.Argument(..., help=f"Built-in policy: {' | '.join(POLICIES)}."),
+    policy: str = typer.Argument(..., help=f"Built-in policy: {' | '.join(policy_names())}."),
     token_budget: int = typer.Option(16, "--token-budget", "--max-num-batched-tokens"),
     max_batch_size: Optional[int] = typer.Option(None, "--max-batch-size", "--max-num-seqs"),
     examples: int = typer.Option(2000, "--examples", help="Random engine states to try."),
