@@ -81,8 +81,11 @@ def sim_run(policy, bt, rate, duration, seed, out: Path | None = None, horizon=N
 
 def one_round(args, model, dev_desc, threads, k: int, out: Path) -> dict:
     budget = args.budget
-    grid = Grid(prefill=(0, 16, 32, 64, 96, 128), decode=(0, 1, 8, 16, 32, 64, 96, 128),
-                context=(16, 48, 96, 144), repeats=args.profile_repeats, max_tokens=budget)
+    # prefill chunks after 0, 32 and 64 cached prompt tokens (Sarathi's chunks often continue a
+    # partly prefilled prompt), and small decode-only batches (1-4 requests) at every context
+    grid = Grid(prefill=(0, 16, 32, 64, 96, 128), decode=(0, 1, 2, 4, 8, 16, 32, 64, 96, 128),
+                context=(16, 48, 96, 144), prefill_context=(0, 32, 64), repeats=args.profile_repeats,
+                max_tokens=budget)
     t0 = time.perf_counter()
     raw = measure(ModelRunner(model, num_blocks=4096), grid, seed=k)
     prof = build_profile(raw, name=f"cpu-{model.cfg.name}", model_desc={"name": model.cfg.name},

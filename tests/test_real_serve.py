@@ -111,3 +111,29 @@ def test_real_model_run_writes_the_simulators_files(tmp_path):
         assert head[0] == head[1]
     assert math.isclose(res.summary()["token_throughput"] * res.end_time, res.tokens_processed)
     assert np.all(np.diff(res.iterations["start_time"]) > 0)
+
+
+def test_profiler_grid_covers_continued_prefill_chunks_and_small_decode_batches():
+    pytest.importorskip("torch")
+    from llmqueue.real.config import preset
+    from llmqueue.real.model import build_model
+    from llmqueue.real.profiling import Grid, build_profile, measure, spread_contexts
+    from llmqueue.real.runner import ModelRunner
+    grid = Grid(prefill=(0, 8), decode=(0, 2), context=(8, 24), prefill_context=(0, 12), repeats=1)
+    cells = grid.cells()
+    # the cached-prompt axis applies to prefill cells only; decode-only cells span every context
+    assert (8, 0, 8, 12) in cells and (8, 2, 24, 12) in cells and (0, 2, 24, 0) in cells
+    assert not any(p == 0 and c for p, _, _, c in cells)
+    runner = ModelRunner(build_model(preset("tiny"), seed=0), num_blocks=64)
+    raw = measure(runner, grid, warmup=1)
+    assert len(raw) == len(cells) and runner.cache.used_tokens == 0     # every block came back
+    for r in raw.itertuples():
+        # the batch's context term counts the chunk's cached prompt as the simulator does
+        want = (sum(spread_contexts(r.context_len, r.decode)) + r.decode if r.decode else 0) \
+            + r.prefill_context + r.prefill
+        assert r.context_tokens == want
+    prof = build_profile(raw, name="t", model_desc={"name": "tiny"}, device_desc="cpu", threads=1, grid=grid)
+    assert prof["grid"]["prefill_context"] == [0, 12]
+    assert len(prof["measurements"][0]) == len(prof["measurement_columns"]) == 9
+    with pytest.raises(ValueError, match="prefill_context"):
+        Grid(prefill_context=(-1,))

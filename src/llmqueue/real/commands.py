@@ -180,8 +180,11 @@ def profile(
                                                                  "(default: DEVICE-MODEL, e.g. cpu-small)."),
     profiles_dir: Optional[Path] = _pdir_opt,
     prefill: str = typer.Option("0,32,64,128,256", "--prefill", help="Prefill chunk sizes of the grid."),
-    decode: str = typer.Option("0,1,8,32,64,128", "--decode", help="Decode tokens (requests) of the grid."),
+    decode: str = typer.Option("0,1,2,4,8,32,64,128", "--decode", help="Decode tokens (requests) of the grid."),
     context: str = typer.Option("32,128,512", "--context", help="KV context per decoding request."),
+    prefill_context: str = typer.Option("0,64", "--prefill-context", help="Prompt tokens already cached "
+                                        "before the prefill chunk (0: a fresh prompt; > 0: a chunk that "
+                                        "continues a partly prefilled prompt)."),
     repeats: int = typer.Option(5, "--repeats", help="Timed iterations per grid cell."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Skip cells with more tokens "
                                              "than this (e.g. the token budget you will run)."),
@@ -202,8 +205,10 @@ def profile(
     from .runner import ModelRunner
 
     try:
-        grid = Grid(_ints(prefill, "--prefill"), _ints(decode, "--decode"), _ints(context, "--context"), repeats,
-                    max_tokens)
+        grid = Grid(prefill=_ints(prefill, "--prefill"), decode=_ints(decode, "--decode"),
+                    context=_ints(context, "--context"),
+                    prefill_context=_ints(prefill_context, "--prefill-context"), repeats=repeats,
+                    max_tokens=max_tokens)
         dev, dt, n = _setup_torch(device, dtype, threads)
         m = load_model(model, seed=weights_seed, device=dev, dtype=dt)
         name = name or f"{dev.type}-{m.cfg.name}"
@@ -240,8 +245,11 @@ def _print_fits(prof: dict) -> None:
     best = prof["fits"][prof["recommended"]]
     cells = sorted(zip(best["residuals_ms"], prof["measurements"]), key=lambda x: -abs(x[0]))[:3]
     console.print(f"largest residuals of the {prof['recommended']} fit (measured - model):", highlight=False)
-    for res, (p, d, L, _, med, lo, hi, _) in cells:
-        console.print(f"  prefill {p}, decode {d} at context {L}: {res:+.3f} ms of {med:.3f} ms "
+    for res, row in cells:
+        p, d, L, c = row[0], row[1], row[2], (row[3] if len(row) > 8 else 0)
+        med, lo, hi = row[-4], row[-3], row[-2]
+        after = f" after {c} cached prompt tokens" if c else ""
+        console.print(f"  prefill {p}{after}, decode {d} at context {L}: {res:+.3f} ms of {med:.3f} ms "
                       f"(p10-p90 {lo:.3f}-{hi:.3f})", highlight=False)
 
 

@@ -1,10 +1,12 @@
 """Measure the real engine's iteration time over a grid of batch shapes and fit the models.
 
-A grid cell is (prefill tokens P, decode tokens D, context length L): one batch with a P-token
-prefill chunk of a fresh prompt and one decode token for each of D requests whose KV caches hold
-L tokens on average (spread evenly over [L/2, 3L/2], as the requests of a real batch are at
-different points of their lives). The context term of the batch (the affine model's variable,
-as the simulator computes it) is the sum of the decoding requests' contexts plus D plus P. Each cell is timed ``repeats`` times through
+A grid cell is (prefill tokens P, decode tokens D, context length L, prefill context C): one
+batch with a P-token prefill chunk of a prompt whose first C tokens are already in the cache (C = 0:
+a fresh prompt; C > 0: a chunk that continues a partly prefilled prompt, as Sarathi-Serve's chunks
+often do) and one decode token for each of D requests whose KV caches hold L tokens on average
+(spread evenly over [L/2, 3L/2], as the requests of a real batch are at different points of their
+lives). The context term of the batch (the affine model's variable, as the simulator computes it)
+is the sum of the decoding requests' contexts plus D plus C plus P. Each cell is timed ``repeats`` times through
 :func:`~llmqueue.real.serve.step`, the code path of online runs (policy, plan check, forward
 pass, bookkeeping); the (cell,
 repeat) pairs run in a seeded random order so that a slow spell of a shared machine spreads over
@@ -33,13 +35,14 @@ from .serve import step
 @dataclass(frozen=True)
 class Grid:
     prefill: tuple[int, ...] = (0, 32, 64, 128, 256)
-    decode: tuple[int, ...] = (0, 1, 8, 32, 64, 128)
+    decode: tuple[int, ...] = (0, 1, 2, 4, 8, 32, 64, 128)
     context: tuple[int, ...] = (32, 128, 512)
+    prefill_context: tuple[int, ...] = (0, 64)   # prompt tokens already cached before the chunk
     repeats: int = 5
     max_tokens: int | None = None       # skip cells with more than this many tokens (the token budget)
 
     def __post_init__(self) -> None:
-        for name in ("prefill", "decode", "context"):
+        for name in ("prefill", "decode", "context", "prefill_context"):
             vals = getattr(self, name)
             if not vals or any((not isinstance(v, int)) or v < 0 for v in vals):
                 raise ValueError(f"profile grid: {name} must be non-negative integers, got {vals!r}")
@@ -50,15 +53,17 @@ class Grid:
         if not self.cells():
             raise ValueError("profile grid: no cell with at least one token (and at most max_tokens)")
 
-    def cells(self) -> list[tuple[int, int, int]]:
-        """(P, D, L) with at least one token; L is irrelevant (first value only) when D = 0."""
+    def cells(self) -> list[tuple[int, int, int, int]]:
+        """(P, D, L, C) with at least one token; L is irrelevant (first value only) when D = 0,
+        and C when P = 0."""
         out = []
         for p in self.prefill:
             for d in self.decode:
                 if p + d == 0 or (self.max_tokens is not None and p + d > self.max_tokens):
                     continue
                 for L in (self.context if d > 0 else self.context[:1]):
-                    out.append((p, d, L))
+                    for c in (self.prefill_context if p > 0 else self.prefill_context[:1]):
+                        out.append((p, d, L, c if p > 0 else 0))
         return out
 
 
@@ -70,10 +75,11 @@ def spread_contexts(L: int, d: int) -> list[int]:
     return [max(1, round(L * (0.5 + (i + 0.5) / d))) for i in range(d)]
 
 
-def _time_cell(runner: ModelRunner, p: int, d: int, L: int, clock) -> tuple[int, float]:
-    """One timed iteration of cell (p, d, L) through :func:`~llmqueue.real.serve.step`, the online
+def _time_cell(runner: ModelRunner, p: int, d: int, L: int, clock, c: int = 0) -> tuple[int, float]:
+    """One timed iteration of cell (p, d, L, c) through :func:`~llmqueue.real.serve.step`, the online
     loop's code path (policy, plan check, forward pass, bookkeeping). Sarathi-Serve with a budget
-    of exactly ``p + d`` schedules the cell: the ``d`` decodes, then the ``p``-token chunk.
+    of exactly ``p + d`` schedules the cell: the ``d`` decodes, then the ``p``-token chunk (the rest
+of a ``c + p``-token prompt whose first ``c`` tokens are already cached).
     Returns the batch's context tokens and the seconds it took."""
     ledger = Ledger(SarathiServe(token_budget=p + d))
     for i, ctx in enumerate(spread_contexts(L, d)):
@@ -81,9 +87,9 @@ def _time_cell(runner: ModelRunner, p: int, d: int, L: int, clock) -> tuple[int,
         runner.prime(req, ctx)
         ledger.admit(req, 0.0, prefill_done=ctx)
     if p:
-        req = Request(d, 0.0, p, 1)
-        runner.add(req)
-        ledger.admit(req, 0.0)
+        req = Request(d, 0.0, c + p, 1)
+        runner.prime_prefill(req, c)
+        ledger.admit(req, 0.0, prefill_done=c)
     t = clock()
     ctx, _, _ = step(ledger, runner, 0.0, clock)
     dt = clock() - t
@@ -95,7 +101,8 @@ def _time_cell(runner: ModelRunner, p: int, d: int, L: int, clock) -> tuple[int,
 def measure(runner: ModelRunner, grid: Grid, seed: int = 0, warmup: int = 3,
             progress: Callable[[int, int], None] | None = None,
             clock: Callable[[], float] = time.perf_counter, cold: bool = True) -> pd.DataFrame:
-    """Raw samples: one row per timed iteration (prefill, decode, context_len, context_tokens, seconds).
+    """Raw samples: one row per timed iteration (prefill, decode, context_len, prefill_context,
+    context_tokens, seconds).
 
     ``cold`` (the default) measures under the conditions of an online run rather than of a tight
     loop: half the KV pool is held by filler blocks chosen at random, so a cell's requests get
@@ -111,22 +118,24 @@ def measure(runner: ModelRunner, grid: Grid, seed: int = 0, warmup: int = 3,
         fillers = _fragment(runner, rng)
     flush = torch.empty(16 * 2 ** 20) if cold and runner.device.type == "cpu" else None
     for _ in range(warmup):
-        for p, d, L in (cells[0], cells[-1]):
-            _time_cell(runner, p, d, L, clock)
+        for p, d, L, c in (cells[0], cells[-1]):
+            _time_cell(runner, p, d, L, clock, c)
     order = [(c, r) for c in range(len(cells)) for r in range(grid.repeats)]
     rng.shuffle(order)
     rows = []
     for k, (c, _) in enumerate(order):
-        p, d, L = cells[c]
+        p, d, L, pc = cells[c]
         if flush is not None:
             flush.fill_(float(k))
-        rows.append((p, d, L, *_time_cell(runner, p, d, L, clock)))
+        rows.append((p, d, L, pc, *_time_cell(runner, p, d, L, clock, pc)))
         if progress is not None:
             progress(k + 1, len(order))
     for f in fillers:
         runner.cache.release(f)
-    df = pd.DataFrame(rows, columns=["prefill", "decode", "context_len", "context_tokens", "seconds"])
-    return df.sort_values(["prefill", "decode", "context_len"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows, columns=["prefill", "decode", "context_len", "prefill_context", "context_tokens",
+                                     "seconds"])
+    return df.sort_values(["prefill", "decode", "context_len", "prefill_context"],
+                          kind="stable").reset_index(drop=True)
 
 
 def _fragment(runner: ModelRunner, rng: np.random.Generator) -> list[int]:
@@ -144,7 +153,9 @@ def _fragment(runner: ModelRunner, rng: np.random.Generator) -> list[int]:
 
 def cell_medians(samples: pd.DataFrame) -> pd.DataFrame:
     """Per cell: median, 10th and 90th percentile of the samples, and their count."""
-    g = samples.groupby(["prefill", "decode", "context_len", "context_tokens"])["seconds"]
+    if "prefill_context" not in samples:       # samples from before the prefill-context axis
+        samples = samples.assign(prefill_context=0)
+    g = samples.groupby(["prefill", "decode", "context_len", "prefill_context", "context_tokens"])["seconds"]
     out = g.agg(median="median", p10=lambda x: x.quantile(0.1), p90=lambda x: x.quantile(0.9),
                 n="count").reset_index()
     return out
@@ -168,16 +179,18 @@ def build_profile(samples: pd.DataFrame, *, name: str, model_desc: dict, device_
         "threads": threads,
         "torch": torch.__version__,
         "grid": {"prefill": list(grid.prefill), "decode": list(grid.decode),
-                 "context": list(grid.context), "repeats": grid.repeats, "max_tokens": grid.max_tokens},
+                 "context": list(grid.context), "prefill_context": list(grid.prefill_context),
+                 "repeats": grid.repeats, "max_tokens": grid.max_tokens},
         "noise": {"median_rel_spread_p10_p90": float(np.median(spread)),
                   "max_rel_spread_p10_p90": float(np.max(spread))},
         "recommended": recommended,
         "fits": {k: {**f.summary(), "r2_raw_samples": raw[k],
                      "residuals_ms": [round(x, 4) for x in f.residuals_ms]} for k, f in fits.items()},
-        "measurements": [[int(r.prefill), int(r.decode), int(r.context_len), int(r.context_tokens),
+        "measurements": [[int(r.prefill), int(r.decode), int(r.context_len), int(r.prefill_context),
+                          int(r.context_tokens),
                           round(float(r.median) * 1e3, 4), round(float(r.p10) * 1e3, 4),
                           round(float(r.p90) * 1e3, 4), int(r.n)] for r in med.itertuples()],
-        "measurement_columns": ["prefill", "decode", "context_len", "context_tokens", "median_ms",
+        "measurement_columns": ["prefill", "decode", "context_len", "prefill_context", "context_tokens", "median_ms",
                                 "p10_ms", "p90_ms", "samples"],
     }
 
@@ -187,6 +200,7 @@ def warm_up(runner: ModelRunner, token_budget: int, rounds: int = 3) -> None:
     (first kernel calls, allocator growth, workspace buffers) do not land in its first batches."""
     half = max(1, token_budget // 2)
     for _ in range(rounds):
-        for p, d, L in ((token_budget, 0, 1), (half, token_budget - half, 64), (0, token_budget, 128)):
+        for p, d, L, c in ((token_budget, 0, 1, 0), (half, token_budget - half, 64, 32),
+                           (0, token_budget, 128, 0)):
             if p + d:
-                _time_cell(runner, p, d, L, time.perf_counter)
+                _time_cell(runner, p, d, L, time.perf_counter, c)

@@ -87,6 +87,17 @@ class ModelRunner:
         s.done, s.next_input = len(s.prompt), 0
         s.fed = [0] * context
 
+    def prime_prefill(self, request: Request, done: int) -> None:
+        """Profiling only: a request whose first ``done`` prompt tokens are already cached (as
+        zeros), so that its next chunk continues a partly prefilled prompt."""
+        self.add(request, prompt=[0] * request.prompt_tokens)
+        if done:
+            if done >= request.prompt_tokens:
+                raise ValueError(f"request {request.request_id}: {done} cached tokens leave no prompt to prefill")
+            self.cache.append(request.request_id, done)
+            s = self._seqs[request.request_id]
+            s.done, s.fed = done, [0] * done
+
     def release(self, rid: int) -> list[int]:
         """Forget a finished request and free its cache; returns (and keeps in ``outputs``) the
         tokens it generated."""
