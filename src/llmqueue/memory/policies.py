@@ -131,15 +131,6 @@ class ThresholdAdmission(VLLMV1):
         final = max(s.context_tokens, r.prompt_tokens + int(round(reserve)))
         return view.blocks_for(min(final, r.total_tokens) if self.reserve == "declared" else final)
 
-    def victim_order(self, view: MemoryView) -> list[int]:
-        """Resident requests in the order the engine should preempt them (first = first victim):
-        lowest priority class first, and within a class the latest arrival first, as vLLM's
-        priority scheduling does; with no ``class_order``, simply latest arrival first."""
-        rank = {c: i for i, c in enumerate(self.class_order)}
-        resident = [s for s in view.requests if view.is_resident(s)]
-        resident.sort(key=lambda s: (rank.get(s.job_class, len(rank)), s.order), reverse=True)
-        return [s.request_id for s in resident]
-
     def gate(self, view: MemoryView):
         by_id = {x.request_id: x for x in view.requests}
         projected = [sum(max(held, self._final_blocks(by_id[rid], view))
