@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from ..policies import POLICIES, ClassPriority, make_policy
 from ..scenario import (TAGS, ArrivalSpec, BatchTimeSpec, EmpiricalSpec, FixedSpec, GeometricSpec, LogNormalSpec,
-                        ScenarioError, StaircaseSpec, UniformSpec, builtin_scenarios, format_validation)
+                        ScenarioError, StaircaseSpec, UniformSpec, builtin_scenarios, format_validation,
+                        set_dotted)
 from .lengths import Poisson
 from .model import ROUTER_RULES, JobClass, NetEngine, Network, Router, replicas
 from .pressure import WEIGHTINGS, MaxPressure
@@ -240,15 +241,8 @@ def load_network_scenario(source: str | Path, overrides: dict[str, Any] | None =
     if not isinstance(data, dict) or "network" not in data:
         raise ScenarioError(f"{path}: a network scenario is a YAML mapping with a top-level 'network' key")
     for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        d = data
-        *parents, last = key.split(".")
-        for k in parents:
-            if not isinstance(d.get(k), dict):
-                d[k] = {}
-            d = d[k]
-        d[last] = value
+        if value is not None:
+            set_dotted(data, key, value)
     try:
         sc = NetworkScenario.model_validate(data)
     except ValidationError as e:
