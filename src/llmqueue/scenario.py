@@ -14,15 +14,28 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .engine.batch_time import (AffineBatchTime, BatchTimeModel, ConstantBatchTime, PiecewiseLinearBatchTime,
-                                StaircaseBatchTime)
+from .engine.batch_time import (
+    AffineBatchTime,
+    BatchTimeModel,
+    ConstantBatchTime,
+    PiecewiseLinearBatchTime,
+    StaircaseBatchTime,
+)
+from .errors import ScenarioError
 from .policies import ClassPriority, Policy, make_policy, policy_names
-from .workload import (DeterministicArrivals, Empirical, Fixed, GammaArrivals, Geometric, LogNormal,
-                       PoissonArrivals, SharedPrefix, Uniform, Workload, read_trace)
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be run, with a message that says what to change."""
+from .workload import (
+    DeterministicArrivals,
+    Empirical,
+    Fixed,
+    GammaArrivals,
+    Geometric,
+    LogNormal,
+    PoissonArrivals,
+    SharedPrefix,
+    Uniform,
+    Workload,
+    read_trace,
+)
 
 
 class _Strict(BaseModel):

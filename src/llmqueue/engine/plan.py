@@ -8,14 +8,10 @@ the iteration where it does, with the constraint named.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import Mapping
 
+from ..errors import PlanError
 from .state import EngineView, RequestState
-
-
-class PlanError(ValueError):
-    """A batch plan breaks one of the batch constraints."""
 
 
 @dataclass(frozen=True, slots=True)

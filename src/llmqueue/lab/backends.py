@@ -14,16 +14,13 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Hashable
 
+from ..errors import BackendError
 from .point import run_point
 
 BACKENDS = ("local", "serial", "ray")
 
 RAY_MISSING = ("the ray backend needs Ray, which is an optional extra: install it with "
                "`pip install 'llmqueue[ray]'` (or `pip install ray`)")
-
-
-class BackendError(RuntimeError):
-    """A backend cannot be started (missing package, unreachable cluster)."""
 
 
 class SerialBackend:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import SweepMismatch
 from .bisect import BisectResult, search
 from .journal import Journal
 from .point import point_id
@@ -23,10 +24,6 @@ from .spec import SweepSpec, save_spec, saved_spec
 from .tables import points_frame, summary_frame, write_table
 
 JOURNAL = "points.jsonl"
-
-
-class SweepMismatch(ValueError):
-    """The output folder holds a different sweep."""
 
 
 @dataclass

@@ -36,6 +36,7 @@ from types import MappingProxyType
 from ..engine.plan import BatchPlan, validate_plan
 from ..engine.request import Request
 from ..engine.state import EngineView
+from ..errors import KVCacheError
 from ..sim.engine import SimEngine
 from .config import MemoryConfig
 from .view import MemoryView
@@ -44,10 +45,6 @@ from .view import MemoryView
 PREEMPTION_COLUMNS = ("time", "iteration", "request_id", "mode", "kv_tokens", "for_request_id")
 #: Extra per-iteration columns the memory engine records.
 MEMORY_ITERATION_COLUMNS = ("kv_used_tokens", "preemptions", "swap_tokens", "swap_time")
-
-
-class KVCacheError(ValueError):
-    """A request that can never run: its whole KV cache is larger than the memory."""
 
 
 class _Prefix:

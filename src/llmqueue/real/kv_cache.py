@@ -17,11 +17,8 @@ import heapq
 import numpy as np
 import torch
 
+from ..errors import KVCacheFull
 from .config import ModelConfig
-
-
-class KVCacheFull(RuntimeError):
-    """The fixed-size KV pool has no free block left."""
 
 
 class PagedKVCache:

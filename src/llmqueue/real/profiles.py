@@ -17,14 +17,11 @@ from pathlib import Path
 import yaml
 
 from ..engine.batch_time import BatchTimeModel
+from ..errors import ProfileError
 from .fit import FIT_NAMES, build_model
 
 ENV_VAR = "LLMQUEUE_PROFILES"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-class ProfileError(ValueError):
-    """A profile that is missing or malformed, with what to do about it."""
 
 
 def profiles_dir(directory: str | Path | None = None) -> Path:

@@ -16,12 +16,9 @@ from ..engine.plan import BatchPlan, validate_plan
 from ..engine.progress import RequestTimes, apply_plan, context_after
 from ..engine.request import Request
 from ..engine.state import EngineView, RequestState
+from ..errors import EngineStalled
 from ..policies.base import Policy
 from .kernel import DECIDE, ITERATION_END, Kernel
-
-
-class EngineStalled(RuntimeError):
-    """The policy returns an empty batch although work is waiting: it will never progress."""
 
 
 def stalled(name: str, policy_text: str, now: float, waiting: int, head_id: int,

@@ -28,25 +28,13 @@ from datetime import date
 from functools import lru_cache
 
 from ..engine.request import Request
+from ..errors import TraceError
 
 OURS = ("arrival_time", "prompt_tokens", "decode_tokens")
 OURS_OPTIONAL = ("class", "label", "prefix_id", "prefix_tokens")
 AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
-
-
-class TraceError(ValueError):
-    """A malformed trace: ``path:line:column (name): reason`` (line and column 1-based)."""
-
-    def __init__(self, path: str, line: int, reason: str, column: int | None = None,
-                 column_name: str | None = None) -> None:
-        self.path, self.line, self.column, self.column_name, self.reason = (
-            path, line, column, column_name, reason)
-        where = f"{path}:{line}" + (f":{column}" if column is not None else "")
-        if column_name is not None:
-            where += f" ({column_name})"
-        super().__init__(f"{where}: {reason}")
 
 
 def _count(text: str) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import ReportError
 from . import html
 
 KINDS = {
@@ -11,10 +12,6 @@ KINDS = {
     "reproduce": ("result.json",),
     "run": ("summary.json", "requests.csv", "iterations.csv"),
 }
-
-
-class ReportError(ValueError):
-    """The folder is not a sweep, reproduction or run folder."""
 
 
 def kind_of(folder: Path) -> str:

@@ -12,10 +12,17 @@ from typing import Iterable
 from ...engine.batch_time import BatchTimeModel
 from ...engine.plan import BatchPlan
 from ...engine.request import Request
+from ...errors import FastPathUnavailable
 from ...policies.base import Policy
 from .core import EpochBuffer, run_epoch
 from .feed import RequestFeed
-from .finalize import Snapshot, drain_arrivals, finalize_epoch, flush_unfinished, trim_memory
+from .finalize import (
+    Snapshot,
+    drain_arrivals,
+    finalize_epoch,
+    flush_unfinished,
+    trim_memory,
+)
 from .itl import ItlHistogram
 from .sinks import MemorySink
 from .state import CoreState, PolicySpec, fast_path_reason
@@ -26,10 +33,6 @@ EPOCH_ITERATIONS = 1 << 16
 CHUNK_REQUESTS = 1 << 16
 #: Finished requests (and decode steps) to accumulate before their columns are dropped.
 TRIM_MIN = 1 << 15
-
-
-class FastPathUnavailable(ValueError):
-    """``engine="fast"`` was asked for a policy or batch-time model the fast core does not run."""
 
 
 @dataclass
