@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..engine.batch_time import BatchTimeModel
+from ..memory.config import MemoryConfig
 from ..policies.base import Policy
 from ..workload.arrivals import ArrivalProcess
 from .workflow import Workflow
@@ -28,11 +29,12 @@ ROUTER_RULES = ("round_robin", "jsq", "least_tokens", "power_of_two")
 
 @dataclass(frozen=True)
 class NetEngine:
-    """An engine of the network."""
+    """An engine of the network; ``memory`` (None: not modelled) is its own KV cache."""
 
     name: str
     policy: Policy
     batch_time: BatchTimeModel
+    memory: MemoryConfig | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
