@@ -207,7 +207,7 @@ def test_scenario_keys(tmp_path):
     from typer.testing import CliRunner
 
     from llmqueue.cli import app
-    from llmqueue.scenario import ScenarioError, load_scenario
+    from llmqueue.config import ScenarioError, load_scenario
     out = {}
     for pc in ("false", "true"):
         p = tmp_path / f"{pc}.yaml"

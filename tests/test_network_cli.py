@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from llmqueue.cli import app
 from llmqueue.network.reproduce import NETWORK_EXPERIMENTS, reproduce_network
-from llmqueue.network.scenario import is_network_scenario, load_network_scenario
+from llmqueue.config import is_network_scenario, load_scenario
 from llmqueue.network.traffic import rho
-from llmqueue.scenario import ScenarioError
+from llmqueue.config import ScenarioError
 
 runner = CliRunner()
 
@@ -18,11 +18,11 @@ runner = CliRunner()
 def test_builtin_network_scenarios_build():
     for name, engines, classes in (("rybko-stolyar", 2, 2), ("fork-join", 4, 2), ("agent-loop", 5, 1)):
         assert is_network_scenario(name)
-        net = load_network_scenario(name).build()
+        net = load_scenario(name).build_network()
         assert (len(net.engines), len(net.classes)) == (engines, classes)
     assert not is_network_scenario("fig1") and not is_network_scenario("no-such-file")
-    assert all(r == pytest.approx(0.9) for r in rho(load_network_scenario("rybko-stolyar").build()).values())
-    assert all(r == pytest.approx(0.9) for r in rho(load_network_scenario("fork-join").build()).values())
+    assert all(r == pytest.approx(0.9) for r in rho(load_scenario("rybko-stolyar").build_network()).values())
+    assert all(r == pytest.approx(0.9) for r in rho(load_scenario("fork-join").build_network()).values())
 
 
 BASE = """
@@ -55,7 +55,7 @@ def test_scenario_errors_name_the_key(tmp_path, old, new, match):
     assert text != BASE
     p.write_text(text)
     with pytest.raises(ScenarioError, match=match):
-        load_network_scenario(p).build()
+        load_scenario(p).build_network()
 
 
 def test_cli_simulate_capacity_fluid(tmp_path):

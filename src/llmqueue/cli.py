@@ -18,7 +18,7 @@ from rich.console import Console
 from .analysis.batches import format_plan
 from .analysis.theory import capacity_report
 from .policies import check_work_conserving, make_policy, policy_names
-from .scenario import UNSET, Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
+from .config import UNSET, Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
 from .sim.engine import EngineStalled
 from .sim.output import write_run
 from .sim.simulate import simulate as run_simulation

@@ -62,7 +62,7 @@ def sweep(
 
     Points run in parallel; an interrupted sweep resumes when the same command is run again.
     """
-    from ..scenario import ScenarioError
+    from ..config import ScenarioError
     from .backends import BackendError, make_backend
     from .bisect import BisectSpec
     from .cli_parse import int_list, number_list

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..scenario import UNSET as DELETE  # an override value that deletes the key (the default applies)
-from ..scenario import Scenario, ScenarioError, load_scenario, set_dotted
+from ..config import UNSET as DELETE  # an override value that deletes the key (the default applies)
+from ..config import Scenario, ScenarioError, load_scenario, set_dotted
 
 
 def scenario_payload(sc: Scenario) -> dict:

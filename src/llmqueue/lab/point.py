@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from ..scenario import ScenarioError, check_runnable
+from ..config import ScenarioError, check_runnable
 from ..sim import EngineStalled, simulate
 from .config import build_scenario, rate_overrides
 from .growth import GrowthEstimate, estimate_run

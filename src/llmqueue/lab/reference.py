@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..analysis.theory import capacity_report, stability_region_scale
-from ..scenario import Scenario, ScenarioError
+from ..config import Scenario, ScenarioError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..policies import POLICIES
-from ..scenario import ScenarioError
+from ..config import ScenarioError
 from .bisect import BisectSpec
 from .config import DELETE, build_scenario, load, scenario_payload
 from .reference import Reference, reference

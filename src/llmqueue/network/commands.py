@@ -15,12 +15,12 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ..scenario import ScenarioError
+from ..errors import ScenarioError
 from ..sim.engine import EngineStalled
 from .capacity import network_capacity
 from .fluid import fluid_verdict
 from .output import jsonable, write_network_run
-from .scenario import is_network_scenario, load_network_scenario
+from ..config import is_network_scenario, load_scenario
 from .simulator import simulate_network
 
 console = Console(soft_wrap=True)
@@ -43,8 +43,8 @@ def _refuse(unsupported: dict | None) -> None:
 
 def _load(scenario: str, overrides: dict | None = None):
     try:
-        sc = load_network_scenario(scenario, overrides)
-        return sc, sc.build()
+        sc = load_scenario(scenario, overrides)
+        return sc, sc.build_network()
     except (ScenarioError, ValueError, OSError) as e:
         _fail(str(e))
         raise  # unreachable

@@ -86,7 +86,7 @@ def serve_bench(
     """Run a scenario's workload online: on the real PyTorch engine at wall-clock arrival times
     (--engine real), or in the simulator (--engine sim); same output files."""
     from ..cli import _load, _overrides, _print_summary
-    from ..scenario import ScenarioError, check_runnable
+    from ..config import ScenarioError, check_runnable
     from ..sim.engine import EngineStalled
     from ..sim.output import write_run
     from ..workload import TraceError
@@ -144,7 +144,7 @@ def serve_bench(
 
 
 def _profile_spec(name, fit, directory):
-    from ..scenario import ProfileSpec
+    from ..config import ProfileSpec
     return ProfileSpec(model="profile", name=name, fit=fit or "recommended",
                        dir=str(directory) if directory is not None else None)
 
@@ -290,7 +290,7 @@ def compare(
 
 def _scenario_model(run):
     """The batch-time model recorded in a run's summary.json scenario, if it can be rebuilt."""
-    from ..scenario import Scenario
+    from ..config import Scenario
     sc = run.summary.get("scenario")
     if not isinstance(sc, dict):
         return None

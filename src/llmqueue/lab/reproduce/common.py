@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...scenario import ScenarioError, check_runnable
+from ...config import ScenarioError, check_runnable
 from ...sim import EngineStalled, simulate
 from ..config import DELETE, build_scenario, load, rate_overrides, scenario_payload
 from ..growth import estimate_run

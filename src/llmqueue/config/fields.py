@@ -1,0 +1,255 @@
+"""Specs shared by every part of a scenario: batch time, KV memory, arrivals and token lengths.
+
+Each spec is a strict pydantic model (unknown keys and wrong types are errors) with a
+``build()`` that returns the library object it describes. A single engine and the engines of a
+network use the same specs, so a key means the same thing wherever it appears.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..engine.batch_time import (
+    AffineBatchTime,
+    BatchTimeModel,
+    ConstantBatchTime,
+    PiecewiseLinearBatchTime,
+    StaircaseBatchTime,
+)
+from ..workload import (
+    DeterministicArrivals,
+    Empirical,
+    Fixed,
+    GammaArrivals,
+    Geometric,
+    LengthDistribution,
+    LogNormal,
+    PoissonArrivals,
+    Uniform,
+)
+
+
+class Strict(BaseModel):
+    """Base of every spec: unknown keys are refused and a validated spec is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Prob = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+def resolve(base: Path, path: str) -> Path:
+    """``path`` as written in a scenario: absolute, or relative to the scenario's folder."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+# -- batch time -------------------------------------------------------------------------------
+class StaircaseSpec(Strict):
+    model: Literal["staircase"]
+    c_ms: NonNegFloat = 11.28
+    a_ms: NonNegFloat = 35.47
+    b0: PosInt = 128
+
+    def build(self) -> BatchTimeModel:
+        return StaircaseBatchTime(c=self.c_ms / 1e3, a=self.a_ms / 1e3, b0=self.b0)
+
+
+class PiecewiseLinearSpec(Strict):
+    model: Literal["piecewise_linear"]
+    c_ms: PosFloat
+    a_ms: NonNegFloat            # ms per token above b0
+    b0: Count = 0
+
+    def build(self) -> BatchTimeModel:
+        return PiecewiseLinearBatchTime(c=self.c_ms / 1e3, a=self.a_ms / 1e3, b0=self.b0)
+
+
+class ConstantSpec(Strict):
+    model: Literal["constant"]
+    t_ms: PosFloat
+
+    def build(self) -> BatchTimeModel:
+        return ConstantBatchTime(t=self.t_ms / 1e3)
+
+
+class AffineSpec(Strict):
+    model: Literal["affine"]
+    c_ms: PosFloat
+    prefill_ms: NonNegFloat = 0.0     # ms per prefill token
+    decode_ms: NonNegFloat = 0.0      # ms per decode token
+    context_ms: NonNegFloat = 0.0     # ms per token of KV context in the batch
+
+    def build(self) -> BatchTimeModel:
+        return AffineBatchTime(c=self.c_ms / 1e3, a_prefill=self.prefill_ms / 1e3,
+                               a_decode=self.decode_ms / 1e3, a_context=self.context_ms / 1e3)
+
+
+class ProfileSpec(Strict):
+    """A measured hardware profile (``llmqueue profile``), loaded by name from the profiles folder."""
+
+    model: Literal["profile"]
+    name: str
+    fit: Literal["recommended", "staircase", "piecewise_linear", "affine"] = "recommended"
+    dir: str | None = None          # profiles folder (default $LLMQUEUE_PROFILES or ~/.llmqueue/profiles)
+
+    def build(self) -> BatchTimeModel:
+        from ..real.profiles import load_profile
+        return load_profile(self.name, None if self.fit == "recommended" else self.fit, self.dir)
+
+
+BatchTimeSpec = Annotated[Union[StaircaseSpec, PiecewiseLinearSpec, ConstantSpec, AffineSpec, ProfileSpec],
+                          Field(discriminator="model")]
+
+
+# -- KV memory --------------------------------------------------------------------------------
+class MemorySpec(Strict):
+    """KV-cache memory: a capacity in tokens, or a model served on a GPU (docs/memory.md)."""
+
+    capacity_tokens: PosInt | None = None
+    model: str | None = None                 # e.g. llama-3-8b, codellama-34b (see `llmqueue kv-capacity`)
+    gpu: str | None = None                   # e.g. a100-80gb, h100-80gb
+    num_gpus: PosInt = 1
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
+    block_size: PosInt = 16
+    preemption: Literal["recompute", "swap"] = "recompute"
+    swap_us_per_token: NonNegFloat | None = None   # default: from the GPU's host link, else 0
+    prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MemorySpec":
+        if (self.capacity_tokens is None) == (self.model is None and self.gpu is None):
+            raise ValueError("memory needs either 'capacity_tokens' or both 'model' and 'gpu'")
+        if self.capacity_tokens is None and (self.model is None or self.gpu is None):
+            raise ValueError("memory derived from hardware needs both 'model' and 'gpu'")
+        if self.capacity_tokens is not None and self.capacity_tokens < self.block_size:
+            raise ValueError(f"capacity_tokens ({self.capacity_tokens}) must hold at least one block "
+                             f"(block_size {self.block_size} tokens)")
+        self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
+        return self
+
+    def budget(self):
+        """The hardware arithmetic (None when the capacity is given directly)."""
+        if self.capacity_tokens is not None:
+            return None
+        from ..memory.hardware import kv_budget
+        return kv_budget(self.model, self.gpu, num_gpus=self.num_gpus,
+                         utilization=self.gpu_memory_utilization, block_size=self.block_size)
+
+    def build(self):
+        """The :class:`~llmqueue.memory.config.MemoryConfig` this spec describes."""
+        from ..memory.config import MemoryConfig
+        b = self.budget()
+        cap = self.capacity_tokens if b is None else b.capacity_tokens
+        swap = (self.swap_us_per_token / 1e6 if self.swap_us_per_token is not None
+                else (b.swap_s_per_token if b is not None else 0.0))
+        return MemoryConfig(capacity_tokens=cap, block_size=self.block_size, preemption=self.preemption,
+                            swap_s_per_token=swap, prefix_caching=self.prefix_caching)
+
+
+# -- arrivals ---------------------------------------------------------------------------------
+class ArrivalSpec(Strict):
+    process: Literal["poisson", "deterministic", "gamma"] = "poisson"
+    rate: PosFloat
+    burstiness: PosFloat = 1.0
+
+    def build(self):
+        if self.process == "poisson":
+            return PoissonArrivals(self.rate)
+        if self.process == "deterministic":
+            return DeterministicArrivals(self.rate)
+        return GammaArrivals(self.rate, self.burstiness)
+
+
+# -- token lengths ----------------------------------------------------------------------------
+class FixedSpec(Strict):
+    dist: Literal["fixed"]
+    value: Count
+
+    def build(self, base: Path) -> LengthDistribution:
+        return Fixed(self.value)
+
+
+class UniformSpec(Strict):
+    dist: Literal["uniform"]
+    low: Count
+    high: Count
+
+    def build(self, base: Path) -> LengthDistribution:
+        return Uniform(self.low, self.high)
+
+
+class GeometricSpec(Strict):
+    dist: Literal["geometric"]
+    mean: Annotated[float, Field(ge=1, allow_inf_nan=False)]
+
+    def build(self, base: Path) -> LengthDistribution:
+        return Geometric(self.mean)
+
+
+class LogNormalSpec(Strict):
+    dist: Literal["lognormal"]
+    mean: PosFloat
+    sigma: NonNegFloat
+    min: Count = 1
+    max: PosInt | None = None
+
+    def build(self, base: Path) -> LengthDistribution:
+        return LogNormal(self.mean, self.sigma, min=self.min, max=self.max)
+
+
+class PoissonSpec(Strict):
+    dist: Literal["poisson"]
+    mean: PosFloat
+
+    def build(self, base: Path) -> LengthDistribution:
+        from ..network.lengths import Poisson
+        return Poisson(self.mean)
+
+
+class EmpiricalSpec(Strict):
+    dist: Literal["empirical"]
+    values: list[Count] | None = None
+    weights: list[NonNegFloat] | None = None
+    file: str | None = None
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "EmpiricalSpec":
+        if (self.values is None) == (self.file is None):
+            raise ValueError("empirical needs exactly one of 'values' (a list) or 'file' (a path)")
+        return self
+
+    def build(self, base: Path) -> LengthDistribution:
+        if self.file is not None:
+            return Empirical.from_file(resolve(base, self.file), column=self.column)
+        return Empirical(tuple(self.values), None if self.weights is None else tuple(self.weights))
+
+
+LengthSpec = Annotated[Union[FixedSpec, UniformSpec, GeometricSpec, LogNormalSpec, EmpiricalSpec, PoissonSpec],
+                       Field(discriminator="dist")]
+
+#: Discriminator values that pydantic puts in error locations; they are dropped from key paths.
+TAGS = frozenset({"staircase", "piecewise_linear", "constant", "affine", "profile", "fixed", "uniform",
+                  "geometric", "lognormal", "empirical", "poisson", "step", "parallel"})
+
+
+def field_errors(model: str, problems: list[tuple[tuple, str, object]]):
+    """A pydantic ValidationError with one error per ``(loc, message, value)`` problem.
+
+    Raised from a validator it keeps its locations (relative to the model being validated), so
+    the one-line report names the exact field (``network.engines.1.class_priority.0: ...``)
+    instead of the enclosing model.
+    """
+    from pydantic import ValidationError
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+    return ValidationError.from_exception_data(model, [InitErrorDetails(
+        type=PydanticCustomError("scenario", "{message}", {"message": m}), loc=loc, input=v)
+        for loc, m, v in problems])

@@ -1,0 +1,160 @@
+"""Reading scenarios: one loader for both forms, built-in names, dotted overrides, one-line errors.
+
+:func:`load_scenario` resolves a path or built-in name, parses the YAML once (a file's parsed
+data is kept, keyed by its modification time and size, so asking for its kind first and loading
+it after does not parse it twice), applies overrides and validates. Every error is a
+:class:`~llmqueue.errors.ScenarioError` whose lines read ``file: field.path: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ScenarioError
+from .fields import TAGS
+from .schema import Scenario
+
+#: An override value that removes the key from the scenario (a string, so it survives pickling).
+UNSET = "__delete__"
+
+#: The built-in scenario used when none is named.
+DEFAULT_SCENARIO = "fig1"
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Scenario files shipped with the package, by name."""
+    root = resources.files("llmqueue") / "data" / "scenarios"
+    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
+
+
+def resolve_source(source: str | Path | None) -> Path | None:
+    """The scenario file for a path or a built-in name (a path wins), or None if there is none."""
+    if source is None:
+        return None
+    path = Path(str(source))
+    if path.exists():
+        return path
+    return builtin_scenarios().get(str(source))
+
+
+@lru_cache(maxsize=16)
+def _parsed(path: str, mtime_ns: int, size: int) -> Any:
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ScenarioError(f"{p}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{p}: not a text file ({e.reason})") from None
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML data of ``path`` (a fresh copy: callers may change it); parsed once per file version."""
+    st = Path(path).stat()
+    return copy.deepcopy(_parsed(str(path), st.st_mtime_ns, st.st_size))
+
+
+def scenario_kind(source: str | Path | None) -> Literal["engine", "network"] | None:
+    """``"network"`` if ``source`` (a path or built-in name) is a YAML mapping with a top-level
+    ``network`` key, ``"engine"`` for any other readable scenario file, None if there is no such
+    file or it cannot be read (loading it then reports why)."""
+    path = resolve_source(DEFAULT_SCENARIO if source is None else source)
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = read_yaml(path)
+    except (ScenarioError, OSError):
+        return None
+    return "network" if isinstance(data, dict) and "network" in data else "engine"
+
+
+def is_network_scenario(source: str | Path | None) -> bool:
+    """Whether ``source`` is a network scenario (see :func:`scenario_kind`)."""
+    return source is not None and scenario_kind(source) == "network"
+
+
+def set_dotted(d: dict, dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested dicts, creating levels; the value :data:`UNSET` removes the key."""
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        nxt = d.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            d[k] = nxt
+        d = nxt
+    if value == UNSET:
+        d.pop(keys[-1], None)
+    else:
+        d[keys[-1]] = value
+
+
+def format_validation(source: str, err: ValidationError, tags=TAGS, doc: str = "docs/scenarios.md") -> str:
+    """One line per schema error: ``source: dotted.key: what is wrong``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"] if not isinstance(x, str) or x not in tags)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key (check its spelling and the reference in {doc})"
+        lines.append(f"{source}: {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def scenario_from_data(data: Any, source: str = "scenario", base: str | Path = ".",
+                       overrides: dict[str, Any] | None = None) -> Scenario:
+    """Validate already-parsed scenario data (a dict, copied before ``overrides`` are applied).
+
+    ``source`` names the data in errors; relative paths resolve against ``base``. Overrides map
+    dotted keys to values (None leaves a key as it is, :data:`UNSET` removes it).
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping with keys engine, workload, seed "
+                            f"(or network, simulation, seed for a network)")
+    if overrides:
+        data = copy.deepcopy(data)
+        for key, value in overrides.items():
+            if value is not None:
+                set_dotted(data, key, value)
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as e:
+        doc = "docs/networks.md" if "network" in data else "docs/scenarios.md"
+        raise ScenarioError(format_validation(source, e, doc=doc)) from None
+    sc.located(base, source)
+    sc.check_trace_classes()
+    return sc
+
+
+def load_scenario(source: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read a scenario of either form (a path, a built-in name, or None for ``fig1``) and apply
+    dotted overrides, e.g. ``{"engine.token_budget": 256}`` or ``{"simulation.horizon_s": 60}``
+    (a value of None leaves the key as it is, :data:`UNSET` removes it)."""
+    name = DEFAULT_SCENARIO if source is None else str(source)
+    path = resolve_source(name)
+    if path is None:
+        raise ScenarioError(f"{name}: no such scenario file (built-in scenarios: "
+                            f"{', '.join(sorted(builtin_scenarios()))})")
+    return scenario_from_data(read_yaml(path), str(path), path.parent, overrides)
+
+
+def check_runnable(sc: Scenario, workload) -> None:
+    """Refuse single-engine configurations that can never make progress, before running them."""
+    policy = sc.build_policy()
+    if policy.whole_prefill:
+        biggest = workload.max_prompt_tokens
+        if biggest is not None and biggest > policy.token_budget:
+            raise ScenarioError(
+                f"no batch can be formed: {policy.name} schedules prompts whole, but prompts reach "
+                f"{biggest} tokens and engine.token_budget is {policy.token_budget}. Raise "
+                f"engine.token_budget to at least {biggest}, or use policy orca or sarathi (they chunk prompts).")
