@@ -1,15 +1,14 @@
 """Reading scenarios: one loader for both forms, built-in names, dotted overrides, one-line errors.
 
 :func:`load_scenario` resolves a path or built-in name, parses the YAML once (a file's parsed
-data is kept, keyed by its modification time and size, so asking for its kind first and loading
-it after does not parse it twice), applies overrides and validates. Every error is a
+data is kept with the text it came from, so asking for its kind first and loading it after does
+not parse it twice), applies overrides and validates. Every error is a
 :class:`~llmqueue.errors.ScenarioError` whose lines read ``file: field.path: what is wrong``.
 """
 
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -44,23 +43,35 @@ def resolve_source(source: str | Path | None) -> Path | None:
     return builtin_scenarios().get(str(source))
 
 
-@lru_cache(maxsize=16)
-def _parsed(path: str, mtime_ns: int, size: int) -> Any:
-    p = Path(path)
-    try:
-        return yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise ScenarioError(f"{p}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{p}: not a text file ({e.reason})") from None
+#: Parsed YAML by file path, with the text it was parsed from (a changed file is parsed again).
+_PARSED: dict[str, tuple[str, Any]] = {}
+_PARSED_MAX = 16
 
 
 def read_yaml(path: Path) -> Any:
-    """The YAML data of ``path`` (a fresh copy: callers may change it); parsed once per file version."""
-    st = Path(path).stat()
-    return copy.deepcopy(_parsed(str(path), st.st_mtime_ns, st.st_size))
+    """The YAML data of ``path``, parsed once per file content (a fresh copy: callers may change it).
+
+    Reading the text is cheap, parsing it is not: asking a file's kind and then loading it, as
+    the commands do, parses it once. A ScenarioError names the line and column of bad YAML.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not a text file ({e.reason})") from None
+    key = str(path.resolve())
+    hit = _PARSED.get(key)
+    if hit is None or hit[0] != text:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            raise ScenarioError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        hit = _PARSED[key] = (text, data)
+    return copy.deepcopy(hit[1])
 
 
 def scenario_kind(source: str | Path | None) -> Literal["engine", "network"] | None:
