@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PrivateAttr, model_serializer, model_validator
 
@@ -21,6 +21,13 @@ from .engine import EngineSpec
 from .fields import Count, PosFloat, Strict, field_errors
 from .network import NetworkSpec
 from .workload import WorkloadSpec
+
+if TYPE_CHECKING:
+    from ..engine.batch_time import BatchTimeModel
+    from ..memory.config import MemoryConfig
+    from ..network.model import Network
+    from ..policies.base import Policy
+    from ..workload import Workload
 
 #: Name of the engine (and of its one workflow step) when a single engine is seen as a network.
 SINGLE_ENGINE_NAME = "engine"
@@ -47,10 +54,10 @@ class SingleEngine:
     """What the single-engine drivers need, built: policy, batch time, KV memory (None: unlimited),
     workload, and the run's seed, horizon and whether to record batch composition."""
 
-    policy: Any
-    batch_time: Any
-    memory: Any
-    workload: Any
+    policy: Policy
+    batch_time: BatchTimeModel
+    memory: MemoryConfig | None
+    workload: Workload
     seed: int
     horizon_s: float | None
     record_composition: bool
@@ -175,19 +182,19 @@ class Scenario(Strict):
             if name not in known:
                 raise ScenarioError(f"{self._where()}: engine.class_priority.{j}: {_not_a_class(name, known)}")
 
-    def build_workload(self):
+    def build_workload(self) -> Workload:
         self._need_engine("build_workload")
         return self.workload.build(self._base, self.trace_requests())
 
-    def build_batch_time(self):
+    def build_batch_time(self) -> BatchTimeModel:
         self._need_engine("build_batch_time")
         return self.engine.batch_time.build()
 
-    def build_policy(self):
+    def build_policy(self) -> Policy:
         self._need_engine("build_policy")
         return self.engine.build_policy()
 
-    def build_memory(self):
+    def build_memory(self) -> MemoryConfig | None:
         self._need_engine("build_memory")
         return self.engine.build_memory()
 
@@ -229,7 +236,7 @@ class Scenario(Strict):
                 "simulation": {"horizon_s": self.simulation.horizon_s, "duration_s": w.duration_s}}
         return Scenario.model_validate(data).located(self._base, self._source)
 
-    def build_network(self):
+    def build_network(self) -> Network:
         """The :class:`~llmqueue.network.model.Network` (a single engine: its network of one)."""
         net = self.as_network()
         try:
