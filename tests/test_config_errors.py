@@ -155,3 +155,12 @@ def test_a_scenario_file_is_parsed_once(tmp_path, monkeypatch, text):
     r = runner.invoke(app, ["capacity", str(p)])
     assert r.exit_code == 0, r.output
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("args", [["sweep", "rybko-stolyar", "--out", "{tmp}/sw"],
+                                  ["serve-bench", "fork-join", "--engine", "sim"]])
+def test_single_engine_commands_refuse_networks_in_one_line(tmp_path, args):
+    r = runner.invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.exit_code == 2, r.output
+    assert "a network scenario, and this needs a single engine" in " ".join(r.output.split())
+    assert "Traceback" not in r.output

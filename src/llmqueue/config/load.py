@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..errors import ScenarioError
 from .fields import TAGS
-from .schema import Scenario
+from .schema import NOT_SINGLE, Scenario
 
 #: An override value that removes the key from the scenario (a string, so it survives pickling).
 UNSET = "__delete__"
@@ -147,16 +147,23 @@ def scenario_from_data(data: Any, source: str = "scenario", base: str | Path = "
     return sc
 
 
-def load_scenario(source: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Scenario:
+def load_scenario(source: str | Path | None = None, overrides: dict[str, Any] | None = None, *,
+                  kind: Literal["engine", "network"] | None = None) -> Scenario:
     """Read a scenario of either form (a path, a built-in name, or None for ``fig1``) and apply
     dotted overrides, e.g. ``{"engine.token_budget": 256}`` or ``{"simulation.horizon_s": 60}``
-    (a value of None leaves the key as it is, :data:`UNSET` removes it)."""
+    (a value of None leaves the key as it is, :data:`UNSET` removes it). ``kind`` refuses the
+    other form with one clear error (for commands that run only one of them)."""
     name = DEFAULT_SCENARIO if source is None else str(source)
     path = resolve_source(name)
     if path is None:
         raise ScenarioError(f"{name}: no such scenario file (built-in scenarios: "
                             f"{', '.join(sorted(builtin_scenarios()))})")
-    return scenario_from_data(read_yaml(path), str(path), path.parent, overrides)
+    sc = scenario_from_data(read_yaml(path), str(path), path.parent, overrides)
+    if kind == "engine" and sc.is_network:
+        raise ScenarioError(f"{path}: {NOT_SINGLE}")
+    if kind == "network" and not sc.is_network:
+        raise ScenarioError(f"{path}: not a network scenario (a YAML file with a top-level 'network' key)")
+    return sc
 
 
 def check_runnable(sc: Scenario, workload) -> None:

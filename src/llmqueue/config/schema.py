@@ -37,6 +37,11 @@ ENGINE_SIMULATION_KEYS = ("horizon_s", "record_composition")
 NETWORK_SIMULATION_KEYS = ("horizon_s", "duration_s", "sample_interval_s", "max_backlog_tokens")
 
 
+#: Why a single-engine operation refuses a network scenario.
+NOT_SINGLE = ("a network scenario, and this needs a single engine (engine and workload); network "
+              "scenarios run with `llmqueue simulate`, `capacity` and `fluid` (docs/networks.md)")
+
+
 class SimulationSpec(Strict):
     """How long to simulate and what to record. ``duration_s``, ``sample_interval_s`` and
     ``max_backlog_tokens`` are network keys (a single engine ends arrivals with
@@ -157,15 +162,14 @@ class Scenario(Strict):
     def _where(self) -> str:
         return self._source or self.name or "scenario"
 
-    def _need_engine(self, what: str) -> None:
+    def _need_engine(self) -> None:
         if self.network is not None:
-            raise ScenarioError(f"{self._where()}: {what} is for single-engine scenarios; this is a network "
-                                f"scenario (its engines are under network.engines)")
+            raise ScenarioError(f"{self._where()}: {NOT_SINGLE}")
 
     # -- single engine ------------------------------------------------------------------------
     def trace_requests(self):
         """The workload's trace, read once (None without a trace)."""
-        self._need_engine("a workload trace")
+        self._need_engine()
         if self.workload.trace is None:
             return None
         key = (self.workload.trace, self._base)
@@ -183,19 +187,19 @@ class Scenario(Strict):
                 raise ScenarioError(f"{self._where()}: engine.class_priority.{j}: {_not_a_class(name, known)}")
 
     def build_workload(self) -> Workload:
-        self._need_engine("build_workload")
+        self._need_engine()
         return self.workload.build(self._base, self.trace_requests())
 
     def build_batch_time(self) -> BatchTimeModel:
-        self._need_engine("build_batch_time")
+        self._need_engine()
         return self.engine.batch_time.build()
 
     def build_policy(self) -> Policy:
-        self._need_engine("build_policy")
+        self._need_engine()
         return self.engine.build_policy()
 
     def build_memory(self) -> MemoryConfig | None:
-        self._need_engine("build_memory")
+        self._need_engine()
         return self.engine.build_memory()
 
     def single_engine(self) -> SingleEngine | None:

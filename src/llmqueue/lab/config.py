@@ -39,7 +39,7 @@ def build_scenario(payload: dict, base: str | Path = ".", overrides: dict[str, A
 
 def load(source: str | Path, overrides: dict[str, Any] | None = None) -> tuple[Scenario, str]:
     """Load a scenario file or built-in name; returns it and the folder relative paths resolve against."""
-    sc = load_scenario(source, overrides)
+    sc = load_scenario(source, overrides, kind="engine")
     return sc, str(Path(sc._base).resolve())
 
 
