@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PrivateAttr, model_serializer, model_validator
 
-from ..errors import ScenarioError
+from ..errors import LLMQueueError, ScenarioError
 from .engine import EngineSpec
 from .fields import Count, PosFloat, Strict, field_errors
 from .network import NetworkSpec
@@ -188,19 +188,29 @@ class Scenario(Strict):
 
     def build_workload(self) -> Workload:
         self._need_engine()
-        return self.workload.build(self._base, self.trace_requests())
+        return self._built("workload", lambda: self.workload.build(self._base, self.trace_requests()))
 
     def build_batch_time(self) -> BatchTimeModel:
         self._need_engine()
-        return self.engine.batch_time.build()
+        return self._built("engine.batch_time", self.engine.batch_time.build)
 
     def build_policy(self) -> Policy:
         self._need_engine()
-        return self.engine.build_policy()
+        return self._built("engine", self.engine.build_policy)
 
     def build_memory(self) -> MemoryConfig | None:
         self._need_engine()
-        return self.engine.build_memory()
+        return self._built("engine.memory", self.engine.build_memory)
+
+    def _built(self, where: str, build):
+        """``build()``; a plain ValueError becomes a ScenarioError naming the file and ``where``
+        (the library's own errors, a trace's ``file:line`` ones included, pass unchanged)."""
+        try:
+            return build()
+        except LLMQueueError:
+            raise
+        except ValueError as e:
+            raise ScenarioError(f"{self._where()}: {where}: {e}") from None
 
     def single_engine(self) -> SingleEngine | None:
         """Policy, batch time, memory and workload for the single-engine path; None for a network."""
