@@ -108,6 +108,15 @@ def test_network_references_name_the_field(tmp_path, old, new, needle):
     _fails(tmp_path, text, needle)
 
 
+def test_errors_inside_parallel_stages_keep_their_path(tmp_path):
+    text = NET.replace("dag:\n", "chain:\n          - parallel:\n").replace(", after: [a]", "")
+    text = text.replace("          - {name: a", "              - {name: a").replace("          - {name: b", "              - {name: b")
+    _fails(tmp_path, text.replace("engine: r,", "engine: nope,"),
+           "network.classes.0.workflow.chain.0.parallel.1.engine: 'nope' is neither")
+    _fails(tmp_path, text.replace("mean: 30", "mean: -30"),
+           "network.classes.0.workflow.chain.0.parallel.0.prompt_tokens.mean: Input should be greater than 0")
+
+
 def test_routing_start_names_a_step(tmp_path):
     text = NET.replace("dag:\n", "routing:\n          start: q\n          steps:\n").replace(", after: [a]", "")
     _fails(tmp_path, text, "network.classes.0.workflow.routing.start: 'q' is not a step of this workflow")
@@ -164,3 +173,11 @@ def test_single_engine_commands_refuse_networks_in_one_line(tmp_path, args):
     assert r.exit_code == 2, r.output
     assert "a network scenario, and this needs a single engine" in " ".join(r.output.split())
     assert "Traceback" not in r.output
+
+
+def test_overrides_address_list_items():
+    from llmqueue.config import ScenarioError, load_scenario
+    sc = load_scenario("rybko-stolyar", {"network.engines.1.token_budget": 512, "seed": 7})
+    assert [e.token_budget for e in sc.network.engines] == [768, 512] and sc.seed == 7
+    with pytest.raises(ScenarioError, match=r"network.engines is a list of 2 item\(s\)"):
+        load_scenario("rybko-stolyar", {"network.engines.2.token_budget": 512})

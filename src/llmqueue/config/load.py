@@ -94,30 +94,65 @@ def is_network_scenario(source: str | Path | None) -> bool:
 
 
 def set_dotted(d: dict, dotted: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts, creating levels; the value :data:`UNSET` removes the key."""
+    """Set ``a.b.c`` in nested dicts, creating levels; the value :data:`UNSET` removes the key.
+
+    A number addresses an item of a list that exists (``network.engines.1.token_budget``).
+    """
     keys = dotted.split(".")
-    for k in keys[:-1]:
-        nxt = d.get(k)
-        if not isinstance(nxt, dict):
+    node: Any = d
+    for i, k in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            node = node[_list_index(node, k, dotted, keys[:i])]
+            continue
+        nxt = node.get(k)
+        if not isinstance(nxt, (dict, list)):
             nxt = {}
-            d[k] = nxt
-        d = nxt
-    if value == UNSET:
-        d.pop(keys[-1], None)
+            node[k] = nxt
+        node = nxt
+    last = keys[-1]
+    if isinstance(node, list):
+        if value == UNSET:
+            raise ScenarioError(f"override {dotted}: an item of a list cannot be removed")
+        node[_list_index(node, last, dotted, keys[:-1])] = value
+    elif value == UNSET:
+        node.pop(last, None)
     else:
-        d[keys[-1]] = value
+        node[last] = value
+
+
+def _list_index(items: list, key: str, dotted: str, where: list[str]) -> int:
+    if not key.isdigit() or int(key) >= len(items):
+        raise ScenarioError(f"override {dotted}: {'.'.join(where)} is a list of {len(items)} item(s); "
+                            f"address one by its index 0..{len(items) - 1}, not {key!r}")
+    return int(key)
 
 
 def format_validation(source: str, err: ValidationError, tags=TAGS, doc: str = "docs/scenarios.md") -> str:
     """One line per schema error: ``source: dotted.key: what is wrong``."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"] if not isinstance(x, str) or x not in tags)
+        loc = _field_path(e["loc"], () if e["type"] == "scenario" else tags)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = f"unknown key (check its spelling and the reference in {doc})"
         lines.append(f"{source}: {loc or '(top level)'}: {msg}")
     return "\n".join(lines)
+
+
+def _field_path(loc: tuple, tags) -> str:
+    """``a.b.0.c`` from a pydantic location, without the tags of discriminated unions.
+
+    A tag directly follows the union's own location, so a tag right after a dropped one is a
+    key of that name (``chain.1.parallel.parallel.0`` is ``chain.1.parallel.0``).
+    """
+    out, dropped = [], False
+    for x in loc:
+        if isinstance(x, str) and x in tags and not dropped:
+            dropped = True
+            continue
+        dropped = False
+        out.append(str(x))
+    return ".".join(out)
 
 
 def scenario_from_data(data: Any, source: str = "scenario", base: str | Path = ".",
