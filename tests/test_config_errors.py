@@ -101,6 +101,7 @@ def test_single_engine_class_priority_checked_against_the_trace(tmp_path):
      "network.engines.0.memory: capacity_tokens (8) must hold at least one block"),
     ("simulation: {horizon_s: 20}", "simulation: {horizon_s: 20, record_composition: true}",
      "simulation.record_composition: a single-engine key"),
+    ("simulation: {horizon_s: 20}", "simulation: {horizon_s: 20, horizon: 3}", "simulation.horizon: unknown key"),
 ])
 def test_network_references_name_the_field(tmp_path, old, new, needle):
     text = NET.replace(old, new)
@@ -126,6 +127,7 @@ def test_routing_start_names_a_step(tmp_path):
     ("token_budget: 512", "token_budget: 512\n  replicas: 4", "engine.replicas: a key of network engines"),
     ("policy: sarathi", "policy: max-pressure", "max-pressure balances the buffers of a network"),
     ("seed: 1", "seed: 1\nsimulation: {duration_s: 5}", "simulation.duration_s: a network key"),
+    ("seed: 1", "seed: 1\nsimulation: {horizon: 5}", "simulation.horizon: unknown key"),
     ("seed: 1", "seed: 1\nnetwork: {engines: [], classes: []}", "engine: a network scenario declares"),
 ])
 def test_forms_do_not_mix(tmp_path, old, new, needle):

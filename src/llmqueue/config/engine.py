@@ -110,7 +110,7 @@ class NetEngineSpec(EngineFields):
     @model_serializer(mode="wrap")
     def _name_first(self, handler) -> dict:
         d = handler(self)
-        return {"name": d.pop("name"), **d}
+        return {"name": d.pop("name"), **d} if "name" in d else d
 
     def build_policy(self) -> Policy:
         if self.policy.lower() == MAX_PRESSURE:

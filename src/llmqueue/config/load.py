@@ -85,7 +85,7 @@ def scenario_kind(source: str | Path | None) -> Literal["engine", "network"] | N
         data = read_yaml(path)
     except (ScenarioError, OSError):
         return None
-    return "network" if isinstance(data, dict) and "network" in data else "engine"
+    return "network" if isinstance(data, dict) and data.get("network") is not None else "engine"
 
 
 def is_network_scenario(source: str | Path | None) -> bool:

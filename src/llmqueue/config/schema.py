@@ -96,13 +96,15 @@ class Scenario(Strict):
                          f"'network' (docs/networks.md); drop '{key}'", data[key])
                         for key in ("engine", "workload") if key in data]
             problems += [(("simulation", key), "a single-engine key: drop it from a network scenario",
-                          v) for key, v in _sim(data).items() if key not in NETWORK_SIMULATION_KEYS]
+                          v) for key, v in _sim(data).items()
+                         if key in ENGINE_SIMULATION_KEYS and key not in NETWORK_SIMULATION_KEYS]
             if problems:
                 raise field_errors(cls.__name__, problems)
             return data
         problems = [(("simulation", key), "a network key: a single-engine scenario ends its arrivals with "
                      "workload.duration_s and takes only simulation.horizon_s and record_composition", v)
-                    for key, v in _sim(data).items() if key not in ENGINE_SIMULATION_KEYS]
+                    for key, v in _sim(data).items()
+                    if key in NETWORK_SIMULATION_KEYS and key not in ENGINE_SIMULATION_KEYS]
         if "workload" not in data:
             problems.append((("workload",), "Field required (or give 'network' for a network scenario)", None))
         if problems:
@@ -182,6 +184,8 @@ class Scenario(Strict):
         if self.network is not None or not self.engine.class_priority or self.workload.trace is None:
             return
         known = {r.job_class for r in self.trace_requests()}
+        if self.workload.initial_requests:
+            known.add(self.workload.job_class)
         for j, name in enumerate(self.engine.class_priority):
             if name not in known:
                 raise ScenarioError(f"{self._where()}: engine.class_priority.{j}: {_not_a_class(name, known)}")
