@@ -259,7 +259,9 @@ class Scenario(Strict):
         net = self.as_network()
         try:
             return net.network.build(net._base)
-        except ValueError as e:
+        except LLMQueueError:
+            raise
+        except ValueError as e:   # its message starts with the part at fault (network.classes.0.workflow)
             raise ScenarioError(f"{self._where()}: {e}") from None
 
 
