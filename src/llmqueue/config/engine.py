@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import field_validator, model_serializer, model_validator
+from pydantic import model_serializer, model_validator
 
 from ..policies import POLICIES, ClassPriority, Policy, make_policy, policy_names
-from .fields import BatchTimeSpec, MemorySpec, PosInt, StaircaseSpec, Strict, field_errors
+from .fields import BatchTimeSpec, MemorySpec, PosInt, RouterRule, StaircaseSpec, Strict, Weighting, field_errors
 
 #: The network-only policy: back-pressure across the buffers of a network (docs/networks.md).
 MAX_PRESSURE = "max-pressure"
@@ -75,26 +75,10 @@ class NetEngineSpec(EngineFields):
 
     name: str
     inner: str = "sarathi"                       # max-pressure: the policy within a buffer
-    weighting: str = "tokens"                    # max-pressure: pressure in tokens or jobs
+    weighting: Weighting = "tokens"              # max-pressure: pressure in tokens, jobs or work
     serve_nonpositive: bool = False
     replicas: PosInt = 1
-    router: str = "round_robin"
-
-    @field_validator("router")
-    @classmethod
-    def _rule(cls, v: str) -> str:
-        from ..network.model import ROUTER_RULES
-        if v not in ROUTER_RULES:
-            raise ValueError(f"unknown router rule {v!r}; choose one of {', '.join(ROUTER_RULES)}")
-        return v
-
-    @field_validator("weighting")
-    @classmethod
-    def _weighting(cls, v: str) -> str:
-        from ..network.pressure import WEIGHTINGS
-        if v not in WEIGHTINGS:
-            raise ValueError(f"unknown weighting {v!r}; choose one of {', '.join(WEIGHTINGS)}")
-        return v
+    router: RouterRule = "round_robin"
 
     @model_validator(mode="after")
     def _known(self) -> "NetEngineSpec":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ..engine.batch_time import (
     AffineBatchTime,
@@ -43,6 +43,27 @@ NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Prob = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
+
+
+def _router_rule(value: str) -> str:
+    from ..network.model import ROUTER_RULES   # imported when a network is validated, not before
+    return _one_of(value, ROUTER_RULES, "router rule")
+
+
+def _weighting(value: str) -> str:
+    from ..network.pressure import WEIGHTINGS
+    return _one_of(value, WEIGHTINGS, "weighting")
+
+
+def _one_of(value: str, choices, what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+#: How a router picks an engine (network.model.ROUTER_RULES), and max-pressure's weighting.
+RouterRule = Annotated[str, AfterValidator(_router_rule)]
+Weighting = Annotated[str, AfterValidator(_weighting)]
 
 
 def resolve(base: Path, path: str) -> Path:

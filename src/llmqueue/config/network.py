@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Union
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from .engine import NetEngineSpec
-from .fields import ArrivalSpec, LengthSpec, Prob, Strict, field_errors
+from .fields import ArrivalSpec, LengthSpec, Prob, RouterRule, Strict, field_errors
 
 
 class StepSpec(Strict):
@@ -117,15 +117,7 @@ class ClassSpec(Strict):
 class RouterSpec(Strict):
     name: str
     engines: list[str] = Field(min_length=1)
-    rule: str = "round_robin"
-
-    @field_validator("rule")
-    @classmethod
-    def _rule(cls, v: str) -> str:
-        from ..network.model import ROUTER_RULES
-        if v not in ROUTER_RULES:
-            raise ValueError(f"unknown router rule {v!r}; choose one of {', '.join(ROUTER_RULES)}")
-        return v
+    rule: RouterRule = "round_robin"
 
 
 class NetworkSpec(Strict):
