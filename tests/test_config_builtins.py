@@ -12,7 +12,13 @@ from itertools import islice
 
 import pytest
 
-from llmqueue.config import SINGLE_ENGINE_NAME, Scenario, ScenarioError, builtin_scenarios, load_scenario
+from llmqueue.config import (
+    SINGLE_ENGINE_NAME,
+    Scenario,
+    ScenarioError,
+    builtin_scenarios,
+    load_scenario,
+)
 
 OLD_SINGLE = {
     "fig1": ("SarathiServe(token_budget=512, max_batch_size=None)",

@@ -89,11 +89,11 @@ def test_single_engine_class_priority_checked_against_the_trace(tmp_path):
 
 @pytest.mark.parametrize("old,new,needle", [
     ("engines: [e, f]", "engines: [e, g]", "network.routers.0.engines.1: 'g' is not an engine (engines: e, f)"),
-    ("{name: a, engine: e,", "{name: a, engine: x,", "network.classes.0.workflow.dag.0.engine: 'x' is neither an "
-     "engine nor a router (known: e, f, r)"),
+    ("{name: a, engine: e,", "{name: a, engine: x,", ("network.classes.0.workflow.dag.0.engine: 'x' is neither an "
+     "engine nor a router (known: e, f, r)")),
     ("after: [a]", "after: [z]", "network.classes.0.workflow.dag.1.after.0: 'z' is not a step of this workflow"),
-    ("{name: b,", "{name: b, label: C.a,", "network.classes.0.workflow.dag.1: label 'C.a' is already used by "
-     "network.classes.0.workflow.dag.0"),
+    ("{name: b,", "{name: b, label: C.a,", ("network.classes.0.workflow.dag.1: label 'C.a' is already used by "
+     "network.classes.0.workflow.dag.0")),
     ("{name: r,", "{name: e,", "network.routers.0.name: the name 'e' is used twice"),
     ("t_ms: 50}}\n    - {name: f", "t_ms: 50}, memory: {capacity_tokens: -5}}\n    - {name: f",
      "network.engines.0.memory.capacity_tokens: Input should be greater than or equal to 1"),

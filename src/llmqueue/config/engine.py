@@ -13,7 +13,16 @@ from typing import Any
 from pydantic import model_serializer, model_validator
 
 from ..policies import POLICIES, ClassPriority, Policy, make_policy, policy_names
-from .fields import BatchTimeSpec, MemorySpec, PosInt, RouterRule, StaircaseSpec, Strict, Weighting, field_errors
+from .fields import (
+    BatchTimeSpec,
+    MemorySpec,
+    PosInt,
+    RouterRule,
+    StaircaseSpec,
+    Strict,
+    Weighting,
+    field_errors,
+)
 
 #: The network-only policy: back-pressure across the buffers of a network (docs/networks.md).
 MAX_PRESSURE = "max-pressure"
@@ -51,15 +60,15 @@ class EngineSpec(EngineFields):
     @classmethod
     def _no_network_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            problems = [((key,), "a key of network engines: a single-engine scenario runs one engine "
-                         "(write a network scenario, docs/networks.md)", data[key])
+            problems = [((key,), ("a key of network engines: a single-engine scenario runs one engine "
+                         "(write a network scenario, docs/networks.md)"), data[key])
                         for key in NETWORK_ONLY_KEYS if key in data]
             if problems:
                 raise field_errors(cls.__name__, problems)
         return data
 
     @model_validator(mode="after")
-    def _known_policy(self) -> "EngineSpec":
+    def _known_policy(self) -> EngineSpec:
         if self.policy.lower() == MAX_PRESSURE:
             raise ValueError("max-pressure balances the buffers of a network: it needs a network scenario")
         if self.policy.lower() not in policy_names():
@@ -81,7 +90,7 @@ class NetEngineSpec(EngineFields):
     router: RouterRule = "round_robin"
 
     @model_validator(mode="after")
-    def _known(self) -> "NetEngineSpec":
+    def _known(self) -> NetEngineSpec:
         names = (*policy_names(), MAX_PRESSURE)
         if self.policy.lower() not in names:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(names)}")

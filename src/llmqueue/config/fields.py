@@ -8,7 +8,7 @@ network use the same specs, so a key means the same thing wherever it appears.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -46,7 +46,8 @@ Count = Annotated[int, Field(ge=0)]
 
 
 def _router_rule(value: str) -> str:
-    from ..network.model import ROUTER_RULES   # imported when a network is validated, not before
+    # imported when a network is validated, not before
+    from ..network.model import ROUTER_RULES
     return _one_of(value, ROUTER_RULES, "router rule")
 
 
@@ -126,7 +127,7 @@ class ProfileSpec(Strict):
         return load_profile(self.name, None if self.fit == "recommended" else self.fit, self.dir)
 
 
-BatchTimeSpec = Annotated[Union[StaircaseSpec, PiecewiseLinearSpec, ConstantSpec, AffineSpec, ProfileSpec],
+BatchTimeSpec = Annotated[StaircaseSpec | PiecewiseLinearSpec | ConstantSpec | AffineSpec | ProfileSpec,
                           Field(discriminator="model")]
 
 
@@ -145,7 +146,7 @@ class MemorySpec(Strict):
     prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
 
     @model_validator(mode="after")
-    def _one_source(self) -> "MemorySpec":
+    def _one_source(self) -> MemorySpec:
         if (self.capacity_tokens is None) == (self.model is None and self.gpu is None):
             raise ValueError("memory needs either 'capacity_tokens' or both 'model' and 'gpu'")
         if self.capacity_tokens is None and (self.model is None or self.gpu is None):
@@ -243,7 +244,7 @@ class EmpiricalSpec(Strict):
     column: str | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "EmpiricalSpec":
+    def _one_source(self) -> EmpiricalSpec:
         if (self.values is None) == (self.file is None):
             raise ValueError("empirical needs exactly one of 'values' (a list) or 'file' (a path)")
         return self
@@ -254,7 +255,7 @@ class EmpiricalSpec(Strict):
         return Empirical(tuple(self.values), None if self.weights is None else tuple(self.weights))
 
 
-LengthSpec = Annotated[Union[FixedSpec, UniformSpec, GeometricSpec, LogNormalSpec, EmpiricalSpec, PoissonSpec],
+LengthSpec = Annotated[FixedSpec | UniformSpec | GeometricSpec | LogNormalSpec | EmpiricalSpec | PoissonSpec,
                        Field(discriminator="dist")]
 
 #: Discriminator values that pydantic puts in error locations; they are dropped from key paths.

@@ -9,7 +9,7 @@ change which buffer goes first.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
@@ -23,8 +23,8 @@ class StepSpec(Strict):
     decode_tokens: LengthSpec
     name: str | None = None
     label: str | None = None
-    after: list[str] = []
-    next: dict[str, Prob] = {}
+    after: list[str] = Field(default_factory=list)
+    next: dict[str, Prob] = Field(default_factory=dict)
     repeat: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
 
     def build(self, base: Path):
@@ -37,7 +37,7 @@ class ParallelSpec(Strict):
     parallel: list[StepSpec] = Field(min_length=1)
 
 
-ChainItem = Annotated[Union[Annotated[StepSpec, Tag("step")], Annotated[ParallelSpec, Tag("parallel")]],
+ChainItem = Annotated[Annotated[StepSpec, Tag("step")] | Annotated[ParallelSpec, Tag("parallel")],
                       Discriminator(lambda v: "parallel" if isinstance(v, dict) and "parallel" in v
                                     or isinstance(v, ParallelSpec) else "step")]
 
@@ -53,7 +53,7 @@ class WorkflowSpec(Strict):
     routing: RoutingSpec | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "WorkflowSpec":
+    def _one(self) -> WorkflowSpec:
         given = [k for k in ("chain", "dag", "routing") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a workflow is exactly one of 'chain' (with 'parallel' stages for fork-join), "
@@ -122,11 +122,11 @@ class RouterSpec(Strict):
 
 class NetworkSpec(Strict):
     engines: list[NetEngineSpec] = Field(min_length=1)
-    routers: list[RouterSpec] = []
+    routers: list[RouterSpec] = Field(default_factory=list)
     classes: list[ClassSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _references(self) -> "NetworkSpec":
+    def _references(self) -> NetworkSpec:
         problems = self.problems()
         if problems:
             raise field_errors(type(self).__name__, problems)
@@ -165,17 +165,17 @@ class NetworkSpec(Strict):
             out += [((*wf, *loc), msg, v) for loc, msg, v in c.workflow.problems()]
             for loc, _, s in c.workflow.located_steps():
                 if s.engine not in targets:
-                    out.append(((*wf, *loc, "engine"), f"{s.engine!r} is neither an engine nor a router "
-                                f"(known: {', '.join(targets)})", s.engine))
+                    out.append(((*wf, *loc, "engine"), (f"{s.engine!r} is neither an engine nor a router "
+                                f"(known: {', '.join(targets)})"), s.engine))
             for loc, label in c.labels():
                 if label in labels:
                     where = ".".join(str(x) for x in labels[label])
-                    out.append(((*wf, *loc), f"label {label!r} is already used by network.{where}: every step "
-                                f"needs its own label (it names a buffer)", label))
+                    out.append(((*wf, *loc), (f"label {label!r} is already used by network.{where}: every step "
+                                f"needs its own label (it names a buffer)"), label))
                 labels.setdefault(label, (*wf, *loc))
         for i, e in enumerate(self.engines):
-            out += [(("engines", i, "class_priority", j), f"{name!r} is not the label of any step (labels: "
-                     f"{', '.join(labels)})", name)
+            out += [(("engines", i, "class_priority", j), (f"{name!r} is not the label of any step (labels: "
+                     f"{', '.join(labels)})"), name)
                     for j, name in enumerate(e.class_priority or ()) if name not in labels]
         return out
 

@@ -92,8 +92,8 @@ class Scenario(Strict):
         if not isinstance(data, dict):
             return data
         if data.get("network") is not None:
-            problems = [((key,), f"a network scenario declares its engines and job classes under "
-                         f"'network' (docs/networks.md); drop '{key}'", data[key])
+            problems = [((key,), (f"a network scenario declares its engines and job classes under "
+                         f"'network' (docs/networks.md); drop '{key}'"), data[key])
                         for key in ("engine", "workload") if key in data]
             problems += [(("simulation", key), "a single-engine key: drop it from a network scenario",
                           v) for key, v in _sim(data).items()
@@ -101,8 +101,8 @@ class Scenario(Strict):
             if problems:
                 raise field_errors(cls.__name__, problems)
             return data
-        problems = [(("simulation", key), "a network key: a single-engine scenario ends its arrivals with "
-                     "workload.duration_s and takes only simulation.horizon_s and record_composition", v)
+        problems = [(("simulation", key), ("a network key: a single-engine scenario ends its arrivals with "
+                     "workload.duration_s and takes only simulation.horizon_s and record_composition"), v)
                     for key, v in _sim(data).items()
                     if key in NETWORK_SIMULATION_KEYS and key not in ENGINE_SIMULATION_KEYS]
         if "workload" not in data:
@@ -112,10 +112,10 @@ class Scenario(Strict):
         return {**data, "engine": data.get("engine") or {}}
 
     @model_validator(mode="after")
-    def _network_checks(self) -> "Scenario":
+    def _network_checks(self) -> Scenario:
         if self.network is not None and self.simulation.horizon_s is None and self.simulation.duration_s is None:
-            raise field_errors(type(self).__name__, [(("simulation",), "give horizon_s (stop time) or duration_s "
-                                                      "(arrivals stop), else the run never ends", None)])
+            raise field_errors(type(self).__name__, [(("simulation",), ("give horizon_s (stop time) or duration_s "
+                                                      "(arrivals stop), else the run never ends"), None)])
         if self.engine is not None and self.engine.class_priority and self.workload.trace is None:
             known = {self.workload.job_class}
             bad = [(("engine", "class_priority", j), _not_a_class(name, known), name)
@@ -154,7 +154,7 @@ class Scenario(Strict):
         """Folder that relative paths (traces, length files) are resolved against."""
         return self._base
 
-    def located(self, base: str | Path, source: str | None = None) -> "Scenario":
+    def located(self, base: str | Path, source: str | None = None) -> Scenario:
         """This scenario with relative paths resolved against ``base`` (returns self)."""
         self._base = Path(base)
         if source is not None:
@@ -225,7 +225,7 @@ class Scenario(Strict):
                             self.simulation.record_composition)
 
     # -- network ------------------------------------------------------------------------------
-    def as_network(self) -> "Scenario":
+    def as_network(self) -> Scenario:
         """This scenario in network form: itself for a network; for a single engine, a network of
         one engine named ``engine`` and one job class (``workload.job_class``) whose workflow is
         one step labelled with that class, so ``class_priority`` keeps its meaning.

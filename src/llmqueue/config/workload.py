@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from ..workload import SharedPrefix, Workload, read_trace
 from .fields import ArrivalSpec, Count, LengthSpec, PosFloat, PosInt, Strict, resolve
@@ -28,14 +28,14 @@ class WorkloadSpec(Strict):
     trace: str | None = None
     prompt_tokens: LengthSpec | None = None
     decode_tokens: LengthSpec | None = None
-    initial_requests: list[InitialRequestSpec] = []
+    initial_requests: list[InitialRequestSpec] = Field(default_factory=list)
     num_requests: Count | None = None
     duration_s: PosFloat | None = None
     job_class: str = "default"
     prefix: PrefixSpec | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "WorkloadSpec":
+    def _consistent(self) -> WorkloadSpec:
         if self.prefix is not None and self.arrival is None:
             raise ValueError("'prefix' applies to generated requests (give 'arrival'); a trace gives "
                              "prefixes in its prefix_id,prefix_tokens columns")
