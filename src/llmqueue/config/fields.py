@@ -7,10 +7,19 @@ network use the same specs, so a key means the same thing wherever it appears.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..engine.batch_time import (
     AffineBatchTime,
@@ -252,7 +261,7 @@ class EmpiricalSpec(Strict):
     def build(self, base: Path) -> LengthDistribution:
         if self.file is not None:
             return Empirical.from_file(resolve(base, self.file), column=self.column)
-        return Empirical(tuple(self.values), None if self.weights is None else tuple(self.weights))
+        return Empirical(tuple(self.values or ()), None if self.weights is None else tuple(self.weights))
 
 
 LengthSpec = Annotated[FixedSpec | UniformSpec | GeometricSpec | LogNormalSpec | EmpiricalSpec | PoissonSpec,
@@ -263,15 +272,13 @@ TAGS = frozenset({"staircase", "piecewise_linear", "constant", "affine", "profil
                   "geometric", "lognormal", "empirical", "poisson", "step", "parallel"})
 
 
-def field_errors(model: str, problems: list[tuple[tuple, str, object]]):
+def field_errors(model: str, problems: Sequence[tuple[tuple, str, object]]) -> ValidationError:
     """A pydantic ValidationError with one error per ``(loc, message, value)`` problem.
 
     Raised from a validator it keeps its locations (relative to the model being validated), so
     the one-line report names the exact field (``network.engines.1.class_priority.0: ...``)
     instead of the enclosing model.
     """
-    from pydantic import ValidationError
-    from pydantic_core import InitErrorDetails, PydanticCustomError
     return ValidationError.from_exception_data(model, [InitErrorDetails(
         type=PydanticCustomError("scenario", "{message}", {"message": m}), loc=loc, input=v)
         for loc, m, v in problems])

@@ -73,7 +73,7 @@ class WorkflowSpec(Strict):
                     out.append((("chain", i), item.name or f"s{i}", item))
         elif self.dag is not None:
             out = [(("dag", i), s.name, s) for i, s in enumerate(self.dag)]
-        else:
+        elif self.routing is not None:
             out = [(("routing", "steps", i), s.name, s) for i, s in enumerate(self.routing.steps)]
         return out
 
@@ -82,7 +82,7 @@ class WorkflowSpec(Strict):
         steps = self.located_steps()
         names = [n for _, n, _ in steps if n]
         known = f"(steps: {', '.join(names)})"
-        out = []
+        out: list[tuple[tuple, str, object]] = []
         for loc, _, s in steps:
             out += [((*loc, "after", k), f"{ref!r} is not a step of this workflow {known}", ref)
                     for k, ref in enumerate(s.after) if ref not in names]
@@ -100,6 +100,7 @@ class WorkflowSpec(Strict):
                                     else it.build(base) for it in self.chain])
         if self.dag is not None:
             return Workflow.dag([s.build(base) for s in self.dag])
+        assert self.routing is not None   # exactly one of the three (checked at validation)
         return Workflow.routing(self.routing.start, [s.build(base) for s in self.routing.steps])
 
 

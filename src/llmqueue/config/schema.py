@@ -92,7 +92,7 @@ class Scenario(Strict):
         if not isinstance(data, dict):
             return data
         if data.get("network") is not None:
-            problems = [((key,), (f"a network scenario declares its engines and job classes under "
+            problems: list[tuple[tuple, str, object]] = [((key,), (f"a network scenario declares its engines and job classes under "
                          f"'network' (docs/networks.md); drop '{key}'"), data[key])
                         for key in ("engine", "workload") if key in data]
             problems += [(("simulation", key), "a single-engine key: drop it from a network scenario",
@@ -116,9 +116,10 @@ class Scenario(Strict):
         if self.network is not None and self.simulation.horizon_s is None and self.simulation.duration_s is None:
             raise field_errors(type(self).__name__, [(("simulation",), ("give horizon_s (stop time) or duration_s "
                                                       "(arrivals stop), else the run never ends"), None)])
-        if self.engine is not None and self.engine.class_priority and self.workload.trace is None:
+        if self.engine is not None and self.workload is not None and self.engine.class_priority \
+                and self.workload.trace is None:
             known = {self.workload.job_class}
-            bad = [(("engine", "class_priority", j), _not_a_class(name, known), name)
+            bad: list[tuple[tuple, str, object]] = [(("engine", "class_priority", j), _not_a_class(name, known), name)
                    for j, name in enumerate(self.engine.class_priority) if name not in known]
             if bad:
                 raise field_errors(type(self).__name__, bad)
@@ -128,6 +129,7 @@ class Scenario(Strict):
     def _dump_written_form(self, handler) -> dict:
         """Dump only the keys of the form this scenario has (as the file would write them)."""
         d = handler(self)
+        keys: tuple[str, ...]
         if self.network is None:
             d.pop("network", None)
             keys = ENGINE_SIMULATION_KEYS
@@ -164,24 +166,28 @@ class Scenario(Strict):
     def _where(self) -> str:
         return self._source or self.name or "scenario"
 
-    def _need_engine(self) -> None:
-        if self.network is not None:
+    def _single(self) -> tuple[EngineSpec, WorkloadSpec]:
+        """The engine and workload of a single-engine scenario (a network: one clear error)."""
+        if self.engine is None or self.workload is None:
             raise ScenarioError(f"{self._where()}: {NOT_SINGLE}")
+        return self.engine, self.workload
 
     # -- single engine ------------------------------------------------------------------------
     def trace_requests(self):
         """The workload's trace, read once (None without a trace)."""
-        self._need_engine()
-        if self.workload.trace is None:
+        _, w = self._single()
+        if w.trace is None:
             return None
-        key = (self.workload.trace, self._base)
+        key = (w.trace, self._base)
         if self._trace is None or self._trace[0] != key:   # a copy with another trace reads its own
-            self._trace = (key, self.workload.read_trace(self._base))
+            self._trace = (key, w.read_trace(self._base))
         return self._trace[1]
 
     def check_trace_classes(self) -> None:
         """With a trace and ``class_priority``: every class named must occur in the trace."""
-        if self.network is not None or not self.engine.class_priority or self.workload.trace is None:
+        if self.engine is None or self.workload is None:
+            return
+        if not self.engine.class_priority or self.workload.trace is None:
             return
         known = {r.job_class for r in self.trace_requests()}
         if self.workload.initial_requests:
@@ -191,20 +197,20 @@ class Scenario(Strict):
                 raise ScenarioError(f"{self._where()}: engine.class_priority.{j}: {_not_a_class(name, known)}")
 
     def build_workload(self) -> Workload:
-        self._need_engine()
-        return self._built("workload", lambda: self.workload.build(self._base, self.trace_requests()))
+        _, w = self._single()
+        return self._built("workload", lambda: w.build(self._base, self.trace_requests()))
 
     def build_batch_time(self) -> BatchTimeModel:
-        self._need_engine()
-        return self._built("engine.batch_time", self.engine.batch_time.build)
+        engine, _ = self._single()
+        return self._built("engine.batch_time", engine.batch_time.build)
 
     def build_policy(self) -> Policy:
-        self._need_engine()
-        return self._built("engine", self.engine.build_policy)
+        engine, _ = self._single()
+        return self._built("engine", engine.build_policy)
 
     def build_memory(self) -> MemoryConfig | None:
-        self._need_engine()
-        return self._built("engine.memory", self.engine.build_memory)
+        engine, _ = self._single()
+        return self._built("engine.memory", engine.build_memory)
 
     def _built(self, where: str, build):
         """``build()``; a plain ValueError becomes a ScenarioError naming the file and ``where``
@@ -235,7 +241,7 @@ class Scenario(Strict):
         """
         if self.network is not None:
             return self
-        w = self.workload
+        engine, w = self._single()
         for key, value in (("trace", w.trace), ("initial_requests", w.initial_requests),
                            ("num_requests", w.num_requests), ("prefix", w.prefix),
                            ("simulation.record_composition", self.simulation.record_composition)):
@@ -243,11 +249,11 @@ class Scenario(Strict):
                 where = key if key.startswith("simulation") else f"workload.{key}"
                 raise ScenarioError(f"{self._where()}: {where}: has no network form (a network's job classes "
                                     f"are generated by an arrival process until a horizon or duration)")
-        if w.arrival is None:
+        if w.arrival is None or w.prompt_tokens is None or w.decode_tokens is None:
             raise ScenarioError(f"{self._where()}: workload.arrival: a network needs generated arrivals")
         step = {"engine": SINGLE_ENGINE_NAME, "label": w.job_class,
                 "prompt_tokens": w.prompt_tokens.model_dump(), "decode_tokens": w.decode_tokens.model_dump()}
-        data = {"network": {"engines": [{"name": SINGLE_ENGINE_NAME, **self.engine.model_dump()}],
+        data = {"network": {"engines": [{"name": SINGLE_ENGINE_NAME, **engine.model_dump()}],
                             "classes": [{"name": w.job_class, "arrival": w.arrival.model_dump(),
                                          "workflow": {"chain": [step]}}]},
                 "seed": self.seed, "name": self.name, "description": self.description,
@@ -256,9 +262,10 @@ class Scenario(Strict):
 
     def build_network(self) -> Network:
         """The :class:`~llmqueue.network.model.Network` (a single engine: its network of one)."""
-        net = self.as_network()
+        spec = self.as_network().network
+        assert spec is not None   # as_network() always has one
         try:
-            return net.network.build(net._base)
+            return spec.build(self._base)
         except LLMQueueError:
             raise
         except ValueError as e:   # its message starts with the part at fault (network.classes.0.workflow)
