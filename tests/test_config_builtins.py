@@ -96,3 +96,22 @@ def test_network_scenarios_refuse_single_engine_builders():
     sc = load_scenario("fork-join")
     with pytest.raises(ScenarioError, match="network scenario"):
         sc.build_policy()
+
+
+@pytest.mark.parametrize("policy", ["sarathi", "orca"])
+def test_the_network_of_one_runs_like_the_single_engine(policy):
+    """The normalised network of one is the same system: it serves the same requests at the same
+    times as the single engine (whose stream is the network's class-0 child seed)."""
+    import numpy as np
+    import pandas as pd
+
+    from llmqueue.network import simulate_network
+    from llmqueue.sim.simulate import simulate
+
+    sc = load_scenario("theorem2", {"engine.policy": policy, "workload.duration_s": 40})
+    run = sc.single_engine()
+    single = simulate(run.policy, run.batch_time, run.workload.requests(np.random.SeedSequence(sc.seed, spawn_key=(0,))),
+                      horizon=20.0)
+    net = simulate_network(sc.build_network(), sc.seed, horizon=20.0)
+    pd.testing.assert_frame_equal(net.engine_requests(SINGLE_ENGINE_NAME), single.requests)
+    pd.testing.assert_frame_equal(net.iterations[SINGLE_ENGINE_NAME], single.iterations)
