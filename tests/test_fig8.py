@@ -3,7 +3,7 @@
 import pytest
 
 from llmqueue import ConstantBatchTime, Request, make_policy, simulate
-from llmqueue.analysis.batches import format_plan
+from llmqueue.sim.batches import format_plan
 
 FIG8 = {
     ("vllm", 4): "[Ad Bd Cd] [Dp Ep] [Ad Bd Cd Dd] [Bd Cd Ed] [Bd]",

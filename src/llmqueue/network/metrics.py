@@ -1,6 +1,6 @@
 """Summary metrics of a network run: per class, per engine, per label (visit), and the backlog trend.
 
-Latencies use the single-engine names (:func:`llmqueue.analysis.metrics.latency_stats`, in ms):
+Latencies use the single-engine names (:func:`llmqueue.sim.metrics.latency_stats`, in ms):
 a job's end-to-end latency ``e2el`` runs from its arrival to the completion of its last visit;
 a visit's ``ttft`` and ``e2el`` run from its arrival at the engine. The backlog trend is the
 least-squares slope (tokens/s) of the total sampled backlog over the second half of the run:
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..analysis.metrics import latency_stats, request_latencies
+from ..sim.metrics import latency_stats, request_latencies
 from .traffic import rho
 
 if TYPE_CHECKING:

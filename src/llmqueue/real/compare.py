@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis.metrics import request_latencies
+from ..sim.metrics import request_latencies
 from ..engine.batch_time import BatchTimeModel
 
 HEADLINE = ("token_throughput", "output_throughput", "request_throughput", "busy_fraction",

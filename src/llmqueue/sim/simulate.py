@@ -38,7 +38,7 @@ class SimResult:
     labels: dict[int, str] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        from ..analysis.metrics import summarize
+        from .metrics import summarize
         return summarize(self)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.patches import Patch, Rectangle
 
-from ...analysis.batches import format_plan
+from ...sim.batches import format_plan
 from ...sim import simulate
 from ..config import build_scenario
 from ..plots import figure, label, save
