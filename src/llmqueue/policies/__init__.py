@@ -4,7 +4,15 @@ from .base import Policy, fill_chunks, fill_decodes, fill_whole_prefills
 from .priority import ClassPriority
 from .real_systems import FasterTransformer, Orca, SarathiServe, VanillaVLLM
 from .registry import MEMORY_POLICIES, POLICIES, make_policy, policy_names
-from .work_conservation import check_work_conserving, is_work_conserving_plan
+
+
+def __getattr__(name: str):
+    # the work-conservation checker needs hypothesis: imported on first use, not with the package
+    if name in ("check_work_conserving", "is_work_conserving_plan"):
+        from . import work_conservation
+        return getattr(work_conservation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Policy", "fill_chunks", "fill_decodes", "fill_whole_prefills", "ClassPriority",
