@@ -9,18 +9,43 @@ about 0 when the network is stable, the fluid growth rate when it is not.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..sim.metrics import latency_stats, request_latencies
+from .model import Network
 from .traffic import rho
 
 if TYPE_CHECKING:
-    from .result import NetworkResult
+    import pandas as pd
 
 
-def backlog_slope(res: "NetworkResult", start_fraction: float = 0.5, column: str = "total_tokens") -> float:
+class NetworkRecords(Protocol):
+    """What the metrics read of a run (a :class:`~llmqueue.network.result.NetworkResult`): named
+    structurally, so that the metrics do not import the result type that calls them."""
+
+    @property
+    def network(self) -> Network: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def jobs(self) -> pd.DataFrame: ...
+    @property
+    def visits(self) -> pd.DataFrame: ...
+    @property
+    def iterations(self) -> dict[str, pd.DataFrame]: ...
+    @property
+    def backlog(self) -> pd.DataFrame: ...
+    @property
+    def end_time(self) -> float: ...
+    @property
+    def stopped_early(self) -> bool: ...
+    @property
+    def tokens(self) -> dict[str, dict[str, int]]: ...
+
+
+def backlog_slope(res: NetworkRecords, start_fraction: float = 0.5, column: str = "total_tokens") -> float:
     """Slope (tokens/s) of a sampled backlog column over the last ``1 - start_fraction`` of the run."""
     b = res.backlog
     part = b[b["time"] >= start_fraction * res.end_time]
@@ -29,7 +54,7 @@ def backlog_slope(res: "NetworkResult", start_fraction: float = 0.5, column: str
     return float(np.polyfit(part["time"], part[column], 1)[0])
 
 
-def summarize_network(res: "NetworkResult") -> dict:
+def summarize_network(res: NetworkRecords) -> dict:
     net, span = res.network, res.end_time
     jobs, visits = res.jobs, res.visits
     done = jobs[jobs["completion_time"].notna()]
@@ -88,7 +113,7 @@ def summarize_network(res: "NetworkResult") -> dict:
     return s
 
 
-def stability_verdict(res: "NetworkResult", tolerance: float = 0.005) -> str:
+def stability_verdict(res: NetworkRecords, tolerance: float = 0.005) -> str:
     """``diverges`` if the run was stopped for its backlog, or the total backlog grew over the second
     half faster than ``tolerance`` times the network's total capacity; else ``bounded``."""
     if res.stopped_early:
