@@ -43,6 +43,7 @@ def test_fig8_request_times_sarathi():
 
 def test_fig8_from_cli(tmp_path):
     from typer.testing import CliRunner
+
     from llmqueue.cli import app
     out = CliRunner().invoke(app, ["simulate", "fig8", "--policy", "orca", "--token-budget", "5",
                                    "--show-batches", "10", "--out", str(tmp_path)])

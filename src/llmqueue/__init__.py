@@ -13,11 +13,28 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
-    from .engine import (AffineBatchTime, BatchPlan, ConstantBatchTime, EngineView, PiecewiseLinearBatchTime,
-                         PlanError, Request, RequestState, StaircaseBatchTime, paper_staircase)
+    from .engine import (
+        AffineBatchTime,
+        BatchPlan,
+        ConstantBatchTime,
+        EngineView,
+        PiecewiseLinearBatchTime,
+        PlanError,
+        Request,
+        RequestState,
+        StaircaseBatchTime,
+        paper_staircase,
+    )
     from .errors import LLMQueueError
-    from .policies import (ClassPriority, FasterTransformer, Orca, SarathiServe, VanillaVLLM,
-                           check_work_conserving, make_policy)
+    from .policies import (
+        ClassPriority,
+        FasterTransformer,
+        Orca,
+        SarathiServe,
+        VanillaVLLM,
+        check_work_conserving,
+        make_policy,
+    )
     from .sim import EngineStalled, SimResult, simulate
 
 
@@ -52,7 +69,12 @@ _LAZY = {
     "LLMQueueError": "errors",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [
+    "AffineBatchTime", "BatchPlan", "ConstantBatchTime", "EngineView", "PiecewiseLinearBatchTime", "PlanError",
+    "Request", "RequestState", "StaircaseBatchTime", "paper_staircase", "ClassPriority", "FasterTransformer",
+    "Orca", "SarathiServe", "VanillaVLLM", "check_work_conserving", "make_policy", "EngineStalled",
+    "SimResult", "simulate", "LLMQueueError", "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

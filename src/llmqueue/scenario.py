@@ -118,7 +118,7 @@ class MemorySpec(_Strict):
     prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
 
     @model_validator(mode="after")
-    def _one_source(self) -> "MemorySpec":
+    def _one_source(self) -> MemorySpec:
         if (self.capacity_tokens is None) == (self.model is None and self.gpu is None):
             raise ValueError("memory needs either 'capacity_tokens' or both 'model' and 'gpu'")
         if self.capacity_tokens is None and (self.model is None or self.gpu is None):
@@ -153,7 +153,7 @@ class EngineSpec(_Strict):
     memory: MemorySpec | None = None          # KV-cache memory (None: the paper's unlimited memory)
 
     @model_validator(mode="after")
-    def _known_policy(self) -> "EngineSpec":
+    def _known_policy(self) -> EngineSpec:
         if self.policy.lower() not in policy_names():
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(policy_names())}")
         return self
@@ -224,7 +224,7 @@ class EmpiricalSpec(_Strict):
     column: str | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "EmpiricalSpec":
+    def _one_source(self) -> EmpiricalSpec:
         if (self.values is None) == (self.file is None):
             raise ValueError("empirical needs exactly one of 'values' (a list) or 'file' (a path)")
         return self
@@ -264,7 +264,7 @@ class WorkloadSpec(_Strict):
     prefix: PrefixSpec | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "WorkloadSpec":
+    def _consistent(self) -> WorkloadSpec:
         if self.prefix is not None and self.arrival is None:
             raise ValueError("'prefix' applies to generated requests (give 'arrival'); a trace gives "
                              "prefixes in its prefix_id,prefix_tokens columns")

@@ -4,8 +4,14 @@ The metrics of runs live with the runs, in :mod:`llmqueue.sim.metrics`; the batc
 Fig. 8 in :mod:`llmqueue.sim.batches`.
 """
 
-from .theory import (CapacityReport, best_token_rate, capacity_report, peak_token_rate, stability_region_scale,
-                     workload_capacity)
+from .theory import (
+                     CapacityReport,
+                     best_token_rate,
+                     capacity_report,
+                     peak_token_rate,
+                     stability_region_scale,
+                     workload_capacity,
+)
 
 __all__ = ["CapacityReport", "capacity_report", "peak_token_rate", "best_token_rate", "stability_region_scale",
            "workload_capacity"]

@@ -37,7 +37,8 @@ _model_opt = typer.Option("small", "--model", help="Model preset (tiny, small, b
                           "local Llama checkpoint folder (config.json + *.safetensors).")
 _weights_seed = typer.Option(0, "--weights-seed", help="Seed of the random weights (presets).")
 _device_opt = typer.Option("auto", "--device", help="auto (cuda if torch sees a GPU, else cpu), cpu, cuda, cuda:N.")
-_dtype_opt = typer.Option("auto", "--dtype", help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16.")
+_dtype_opt = typer.Option("auto", "--dtype",
+                          help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16.")
 _threads_opt = typer.Option(None, "--threads", help="CPU threads for torch. Default: the profile's, else 1 "
                             "(one thread keeps timings steady on a shared machine).")
 _block_opt = typer.Option(16, "--block-size", help="KV-cache block size in tokens.")

@@ -9,7 +9,7 @@ drives the engine.
 from __future__ import annotations
 
 from array import array
-from typing import Mapping
+from collections.abc import Mapping
 
 from .plan import BatchPlan
 from .state import RequestState

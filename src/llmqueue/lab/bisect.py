@@ -23,8 +23,8 @@ the sweep runner can run the probes of many searches, and their replications, in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Generator
 
 from .growth import combine
 from .point import estimate_from_row

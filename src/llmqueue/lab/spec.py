@@ -51,7 +51,7 @@ class SweepSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SweepSpec":
+    def from_dict(cls, d: dict) -> SweepSpec:
         d = dict(d)
         for k in ("rates", "policies", "token_budgets", "max_batch_sizes", "seeds"):
             d[k] = tuple(d[k])

@@ -10,12 +10,10 @@ of the mean load and the theory's t_bar is exact.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
 from .config import MemoryConfig
-from .policies import ThresholdAdmission, VLLMV1
+from .policies import VLLMV1, ThresholdAdmission
 from .simulate import simulate_with_memory
 from .theory import memory_capacity
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from ..engine.state import EngineView, RequestState
-
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,8 @@ def _findings(sims, bracket, bsim, lp) -> list[str]:
     return [f"Fork-join + DAG workflows over 4 engines, the LP boundary at rho = 1 on every engine (theta* = "
             f"{lp.theta:.4f}); Sarathi-Serve at every engine: {parts}.",
             f"Sarathi's simulated boundary lies within 3% of the LP's (bounded at "
-            f"{bracket['sarathi']['largest_bounded_rho']}, diverging at {bracket['sarathi']['smallest_diverging_rho']}); "
+            f"{bracket['sarathi']['largest_bounded_rho']}, diverging at "
+            f"{bracket['sarathi']['smallest_diverging_rho']}); "
             f"job throughput in overload gives theta = {bsim['theta_sim_overload']:.4f}, "
             f"{100 * bsim['relative_error']:+.1f}% from the LP.{contrast}"]
 

@@ -94,7 +94,7 @@ def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict
     tasks += [(fluid_task, (rho, r, w)) for rho, r, w, _ in combos]
     results = run_tasks(tasks, workers)
     sims, fluids = results[: len(combos)], results[len(combos):]
-    for (rho, r, w, name), sim, fl in zip(combos, sims, fluids):
+    for (_rho, _r, _w, name), sim, fl in zip(combos, sims, fluids):
         sim["name"], sim["fluid_verdict"] = name, fl["verdict"]
         fl["name"] = name
     for sim in sims:

@@ -124,7 +124,8 @@ class FluidModel:
                     down[j] = down.get(j, 0.0) + (1 - self.repeat[i]) * p * self.m[j] / self.m[i] * cw[j]
                 for jb, branches in self.joins:
                     if i in branches:
-                        down[jb] = down.get(jb, 0.0) + (1 - self.repeat[i]) / len(branches) * self.m[jb] / self.m[i] * cw[jb]
+                        share = (1 - self.repeat[i]) / len(branches) * self.m[jb] / self.m[i]
+                        down[jb] = down.get(jb, 0.0) + share * cw[jb]
                 coefs.append((cw[i], list(down.items())))
             self._mp[w] = coefs
         self.members = [[i for i in range(n) if self.station_of[i] == s] for s in range(len(self.station_names))]

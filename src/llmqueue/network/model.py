@@ -171,7 +171,7 @@ class Network:
     def labels(self) -> list[str]:
         return [s.label for _, _, _, s in self.steps()]
 
-    def scaled(self, factor: float) -> "Network":
+    def scaled(self, factor: float) -> Network:
         """The same network with every class's arrival rate multiplied by ``factor``."""
         return replace(self, classes=tuple(replace(c, arrival=scale_arrival(c.arrival, factor))
                                            for c in self.classes))

@@ -31,8 +31,8 @@ backlog: longest queue (in tokens) first.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
 
 from ..engine.plan import EMPTY_PLAN, BatchPlan
 from ..engine.state import EngineView
@@ -110,7 +110,7 @@ class MaxPressure(Policy):
         return self.inner.whole_prefill
 
     def bind(self, routes: Routes | dict, visit_tokens, backlog: Callable[[], Mapping[str, float]] | None
-             ) -> "MaxPressure":
+             ) -> MaxPressure:
         """This policy with the network's routing, mean visit sizes and a backlog provider."""
         return replace(self, routes=routes, visit_tokens=visit_tokens, backlog=backlog)
 

@@ -14,9 +14,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from ..policies import POLICIES, ClassPriority, make_policy
-from ..scenario import (TAGS, ArrivalSpec, BatchTimeSpec, EmpiricalSpec, FixedSpec, GeometricSpec, LogNormalSpec,
-                        ScenarioError, StaircaseSpec, UniformSpec, builtin_scenarios, format_validation,
-                        set_dotted)
+from ..scenario import (
+    TAGS,
+    ArrivalSpec,
+    BatchTimeSpec,
+    EmpiricalSpec,
+    FixedSpec,
+    GeometricSpec,
+    LogNormalSpec,
+    ScenarioError,
+    StaircaseSpec,
+    UniformSpec,
+    builtin_scenarios,
+    format_validation,
+    set_dotted,
+)
 from .lengths import Poisson
 from .model import ROUTER_RULES, JobClass, NetEngine, Network, Router, replicas
 from .pressure import WEIGHTINGS, MaxPressure
@@ -80,7 +92,7 @@ class WorkflowSpec(_Strict):
     routing: RoutingSpec | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "WorkflowSpec":
+    def _one(self) -> WorkflowSpec:
         given = [k for k in ("chain", "dag", "routing") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a workflow is exactly one of 'chain' (with 'parallel' stages for fork-join), "
@@ -116,7 +128,7 @@ class EngineSpec(_Strict):
     router: Literal[ROUTER_RULES] = "round_robin"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
-    def _known(self) -> "EngineSpec":
+    def _known(self) -> EngineSpec:
         if self.policy.lower() not in NETWORK_POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(NETWORK_POLICIES)}")
         if self.inner.lower() not in POLICIES:
@@ -160,7 +172,7 @@ class SimulationSpec(_Strict):
     max_backlog_tokens: PosFloat | None = None
 
     @model_validator(mode="after")
-    def _ends(self) -> "SimulationSpec":
+    def _ends(self) -> SimulationSpec:
         if self.horizon_s is None and self.duration_s is None:
             raise ValueError("give horizon_s (stop time) or duration_s (arrivals stop), else the run never ends")
         return self

@@ -87,7 +87,8 @@ def rybko_stolyar(net: Network) -> VirtualStation | None:
                                                                  max(rho1, rho2) < 1 else "unstable")))
     elif prio == "entry":
         verdict = (f"priority to the entering visits ({a1.label}, {b1.label}): no virtual station; "
-                   + ("stable (fluid model), as every rho_k < 1" if max(rho1, rho2) < 1 else "unstable: some rho_k >= 1"))
+                   + ("stable (fluid model), as every rho_k < 1" if max(rho1,
+                                                                        rho2) < 1 else "unstable: some rho_k >= 1"))
     else:
         verdict = (f"not a strict priority between entering and exiting visits at both stations; under the "
                    f"exit priority rho_v would be {rho_v:.4f}")

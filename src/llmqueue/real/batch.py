@@ -13,14 +13,13 @@ a batch reserves its tokens' cache slots.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from .kv_cache import PagedKVCache
-
 
 #: Most padded groups the decode tokens are split into (per layer, one attention call each).
 MAX_DECODE_GROUPS = 4

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..sim.metrics import request_latencies
 from ..engine.batch_time import BatchTimeModel
+from ..sim.metrics import request_latencies
 
 HEADLINE = ("token_throughput", "output_throughput", "request_throughput", "busy_fraction",
             "mean_batch_tokens", "mean_ttft_ms", "p50_ttft_ms", "p99_ttft_ms", "mean_e2el_ms",

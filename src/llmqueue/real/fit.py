@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from ..engine.batch_time import (AffineBatchTime, BatchTimeModel, PiecewiseLinearBatchTime,
-                                 StaircaseBatchTime)
+from ..engine.batch_time import AffineBatchTime, BatchTimeModel, PiecewiseLinearBatchTime, StaircaseBatchTime
 
 FIT_NAMES = ("staircase", "piecewise_linear", "affine")
 

@@ -9,7 +9,7 @@ kept in admission (FCFS) order, which is the order policies see.
 from __future__ import annotations
 
 from array import array
-from typing import Callable
+from collections.abc import Callable
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.plan import BatchPlan, validate_plan

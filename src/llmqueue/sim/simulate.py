@@ -7,8 +7,8 @@ returns a :class:`SimResult` with per-request and per-iteration tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd

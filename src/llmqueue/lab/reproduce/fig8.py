@@ -13,8 +13,8 @@ from pathlib import Path
 
 from matplotlib.patches import Patch, Rectangle
 
-from ...sim.batches import format_plan
 from ...sim import simulate
+from ...sim.batches import format_plan
 from ..config import build_scenario
 from ..plots import figure, label, save
 from .common import engine, scenario_args, write_result
@@ -93,8 +93,9 @@ def run(out: Path, fast: bool = False) -> dict:
     axes[0, 0].legend(handles=handles, ncol=6, fontsize=8, loc="upper right")
     figs = [save(fig, out / "fig8_batches.png")]
     n_ok = sum(matches)
+    differing = ", ".join(p for (p, _, _), m in zip(PAPER, matches) if not m)
     findings = [f"{n_ok} of 4 policies reproduce the paper's Fig. 8 batch sequences exactly"
-                + ("." if n_ok == 4 else f"; differing: {', '.join(p for (p, _, _), m in zip(PAPER, matches) if not m)}."),
+                + ("." if n_ok == 4 else f"; differing: {differing}."),
                 "Batches needed to finish all five requests: "
                 + ", ".join(f"{label(p)} {len(numbers[p]['batches'])}" for p, _, _ in PAPER) + "."]
     return write_result(out, "fig8", findings, numbers, figs, time.monotonic() - t0)

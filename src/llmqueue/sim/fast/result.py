@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..metrics import latency_stats
 from ...engine.batch_time import BatchTimeModel
 from ...policies.base import Policy
+from ..metrics import latency_stats
 from .itl import ItlHistogram, itl_stats
 
 
