@@ -22,7 +22,7 @@ def capacity(
 ) -> None:
     """Capacity b_max/t(b_max), lambda*, rho, the fluid slope and the theory's verdict."""
     from ..network.scenario import is_network_scenario
-    if is_network_scenario(scenario):
+    if scenario is not None and is_network_scenario(scenario):
         from .network import capacity_network_scenario
         from .simulate import NETWORK_FLAGS
         opt.refuse_flags({"--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -24,7 +24,7 @@ def simulate(
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..network.scenario import is_network_scenario
-    if is_network_scenario(scenario):
+    if scenario is not None and is_network_scenario(scenario):
         from .network import simulate_network_scenario
         opt.refuse_flags({
             "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
@@ -44,6 +44,8 @@ def simulate(
     wl = sc.build_workload()
     check_runnable(sc, wl)
     pol, bt = sc.build_policy(), sc.build_batch_time()
+    res: Any
+    writer: Any
     if sc.engine.memory is not None:
         from ..memory.simulate import simulate_with_memory, write_memory_run
         res = simulate_with_memory(pol, bt, wl.requests(sc.seed), sc.engine.memory.build(),

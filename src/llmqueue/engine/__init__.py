@@ -8,7 +8,8 @@ from .batch_time import (
                          StaircaseBatchTime,
                          paper_staircase,
 )
-from .plan import EMPTY_PLAN, BatchPlan, PlanError, validate_plan
+from ..errors import PlanError
+from .plan import EMPTY_PLAN, BatchPlan, validate_plan
 from .request import Request
 from .state import EngineView, RequestState
 
