@@ -192,6 +192,7 @@ def capacity_report(policy: Policy, bt: BatchTimeModel, mean_prompt: float, mean
                  f"batch), so Theorem 2 gives no guarantee: it can be unstable below lambda* "
                  f"(paper Fig. 1). Not throughput-optimal.")
     if arrival_rate is not None and not stalls:
+        assert rho is not None and slope is not None  # set above with the arrival rate
         if rho >= 1:
             rep.stable = "unstable"
             v.append(f"rho = {rho:.4f} >= 1: unstable under every policy; the backlog grows at "

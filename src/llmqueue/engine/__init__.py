@@ -1,5 +1,6 @@
 """The single-engine model: requests, engine state, batch plans and batch-time models."""
 
+from ..errors import PlanError
 from .batch_time import (
                          AffineBatchTime,
                          BatchTimeModel,
@@ -8,7 +9,6 @@ from .batch_time import (
                          StaircaseBatchTime,
                          paper_staircase,
 )
-from ..errors import PlanError
 from .plan import EMPTY_PLAN, BatchPlan, validate_plan
 from .request import Request
 from .state import EngineView, RequestState

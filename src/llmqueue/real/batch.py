@@ -154,8 +154,8 @@ def build_batch(cache: PagedKVCache, decodes: Sequence[tuple[int, int]],
         context += p0 + n
         table = cache.block_table(rid)
         allowed = np.arange(len(table) * bs)[None, :] <= np.arange(p0, p0 + n)[:, None]
-        mask = torch.from_numpy(np.tile(allowed, (group, 1))).to(device)
-        out_chunks.append(Chunk(start, n, torch.tensor(table, dtype=torch.long, device=device), mask))
+        chunk_mask = torch.from_numpy(np.tile(allowed, (group, 1))).to(device)
+        out_chunks.append(Chunk(start, n, torch.tensor(table, dtype=torch.long, device=device), chunk_mask))
         if sample_last:
             sample.append(start + n - 1)
         start += n
