@@ -232,6 +232,7 @@ class EmpiricalSpec(_Strict):
     def build(self, base: Path):
         if self.file is not None:
             return Empirical.from_file(_resolve(base, self.file), column=self.column)
+        assert self.values is not None  # exactly one of values and file (validated)
         return Empirical(tuple(self.values), None if self.weights is None else tuple(self.weights))
 
 
@@ -302,7 +303,7 @@ class Scenario(_Strict):
 
     def build_workload(self) -> Workload:
         w = self.workload
-        trace = read_trace(_resolve(self._base, w.trace)) if w.trace is not None else None
+        trace = tuple(read_trace(_resolve(self._base, w.trace))) if w.trace is not None else None
         return Workload(
             arrival=w.arrival.build() if w.arrival is not None else None,
             prompt_tokens=w.prompt_tokens.build(self._base) if w.prompt_tokens is not None else None,

@@ -17,7 +17,9 @@ capacity, and the network diverges below the boundary.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +81,8 @@ def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict
     base = agent_pipeline(1.0, "sarathi", BASE_RHO)
     lp = max_load_scale(base)
     boundary = BASE_RHO * lp.theta                     # rho at theta*: 1.0 by construction
-    tasks = [(sim_task, (p, r, horizon)) for p, r in sorted(RUNS, key=lambda x: -x[1])]
+    tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
+        (sim_task, (p, r, horizon)) for p, r in sorted(RUNS, key=lambda x: -x[1])]
     tasks += [(fluid_task, (r, horizon)) for r in FLUID_RHOS]
     results = run_tasks(tasks, workers)
     sims = sorted(results[: len(RUNS)], key=lambda s: (s["policy"] != "sarathi", s["rho"]))

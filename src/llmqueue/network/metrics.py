@@ -9,7 +9,7 @@ about 0 when the network is stable, the fluid growth rate when it is not.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def summarize_network(res: NetworkRecords) -> dict:
     for c in net.classes:
         cj = jobs[jobs["job_class"] == c.name]
         cd = cj[cj["completion_time"].notna()]
-        row = {"arrival_rate": c.rate, "jobs": int(len(cj)), "completed": int(len(cd)),
+        row: dict[str, Any] = {"arrival_rate": c.rate, "jobs": int(len(cj)), "completed": int(len(cd)),
                "throughput_jobs_per_s": len(cd) / span if span > 0 else 0.0,
                "mean_visits": float(cd["visits"].mean()) if len(cd) else None}
         row.update(latency_stats("e2el", (cd["completion_time"] - cd["arrival_time"]).to_numpy()))

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from ..policies import POLICIES, ClassPriority, make_policy
+from ..policies import POLICIES, ClassPriority, Policy, make_policy
 from ..scenario import (
     TAGS,
     ArrivalSpec,
@@ -105,6 +105,7 @@ class WorkflowSpec(_Strict):
                                     else it.build(base) for it in self.chain])
         if self.dag is not None:
             return Workflow.dag([s.build(base) for s in self.dag])
+        assert self.routing is not None  # exactly one of chain, dag, routing (validated)
         return Workflow.routing(self.routing.start, [s.build(base) for s in self.routing.steps])
 
 
@@ -138,6 +139,7 @@ class EngineSpec(_Strict):
         return self
 
     def build(self) -> tuple[tuple[NetEngine, ...], Router | None]:
+        pol: Policy
         if self.policy.lower() == "max-pressure":
             pol = MaxPressure(self.token_budget, self.max_batch_size,
                               inner=make_policy(self.inner, self.token_budget, self.max_batch_size),
@@ -190,7 +192,8 @@ class NetworkScenario(_Strict):
     def build(self) -> Network:
         """The :class:`Network`; a ScenarioError names what is inconsistent."""
         try:
-            engines, routers = [], []
+            engines: list[NetEngine] = []
+            routers: list[Router] = []
             for e in self.network.engines:
                 built, router = e.build()
                 engines.extend(built)

@@ -42,6 +42,12 @@ class Step:
     next: tuple[tuple[str, float], ...] = ()
     repeat: float = 0.0
 
+    @property
+    def buffer(self) -> str:
+        """The label of a step in a network (every job class sets the missing ones, see ``with_labels``)."""
+        assert self.label is not None, f"step {self.name!r} has no label yet"
+        return self.label
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "after", tuple(self.after))
         nxt = self.next.items() if isinstance(self.next, dict) else self.next

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from matplotlib.patches import Patch, Rectangle
 
@@ -38,6 +39,7 @@ def _batches(policy: str, budget: int):
     arrivals = [(res.labels[r], float(t)) for r, t in zip(res.requests["request_id"], res.requests["arrival_time"])
                 if t > 0]
     out = []
+    assert res.compositions is not None  # recorded: record_composition=True
     for plan, start, end in zip(res.compositions, it["start_time"], it["end_time"]):
         cells = sorted([(res.labels[r], "p", n) for r, n in plan.prefill] +
                        [(res.labels[r], "d", 1) for r in plan.decode])
@@ -76,7 +78,7 @@ def _draw(ax, batches, budget: int, title: str, arrivals) -> None:
 def run(out: Path, fast: bool = False) -> dict:
     t0 = time.monotonic()
     fig, axes = figure(4, 1, w=8.0, h=2.1)
-    numbers = {}
+    numbers: dict[str, dict[str, Any]] = {}
     matches = []
     for ax, (policy, budget, paper) in zip(axes[:, 0], PAPER):
         batches, arrivals = _batches(policy, budget)
