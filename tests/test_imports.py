@@ -7,15 +7,17 @@ with a ``Protocol`` instead of importing it from above). Only the source is pars
 module is imported, so the check is the same with or without the optional dependencies. Imports
 of names spelled in strings (``importlib.import_module("...")``) are not seen; there should be none.
 
-Two checks:
+The checks:
 
 * the layers: a first-level subpackage or module may import only from its own layer or the
   layers below it (:data:`LAYERS`, bottom first);
-* no cycles between modules (so, with the layers, none between subpackages either).
+* no cycles between modules (so, with the layers, none between subpackages either);
+* no module imports another module's private (``_name``) helpers, and no module is imported by a
+  name spelled in a string.
 
-:data:`ALLOWED_EDGES` and :data:`ALLOWED_MODULE_CYCLE_EDGES` name the imports that break the
-rules today and are being removed by the work in flight (issue 12, phase 1): each says who
-removes it. They must shrink, never grow.
+The ``ALLOWED_*`` tables name what breaks these rules today and is being removed by the work in
+flight (issue 12, phase 1): each entry says who removes it. They must shrink, never grow (a test
+fails when an entry is no longer needed).
 """
 
 from __future__ import annotations
@@ -193,3 +195,25 @@ def test_no_modules_imported_by_name_strings():
                     and node.value in known:
                 found.add(str(path.relative_to(ROOT)))
     assert found == set(ALLOWED_IMPORT_STRINGS), found
+
+
+#: (importer, private name) pairs that exist today, and who removes them
+ALLOWED_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
+    ("llmqueue.lab.report_command", "_fail"): "reg: the lab's commands move to the CLI's one failure printer",
+    ("llmqueue.lab.reproduce.command", "_fail"): "reg: as above",
+    ("llmqueue.sim.stream", "_jsonable"): "perf: records are written through one public writer",
+    ("llmqueue.memory.simulate", "_Feeder"): "core: one driver feeds arrivals for every engine",
+    ("llmqueue.workload.workload", "_count"): "perf: the vectorised workload replaces it",
+}
+
+
+def test_no_private_names_imported_from_other_modules():
+    """A module's ``_name`` is its own: no command (or anything else) imports another's private helpers."""
+    found = set()
+    for name, (path, _) in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("llmqueue")):
+                found |= {(name, a.name) for a in node.names if a.name.startswith("_") and not a.name.startswith("__")}
+    assert found <= set(ALLOWED_PRIVATE_IMPORTS), found - set(ALLOWED_PRIVATE_IMPORTS)
+    assert not set(ALLOWED_PRIVATE_IMPORTS) - found, set(ALLOWED_PRIVATE_IMPORTS) - found
+    assert not any(importer.startswith("llmqueue.cli") for importer, _ in found)
