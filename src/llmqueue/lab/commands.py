@@ -1,6 +1,6 @@
 """The lab's commands: ``llmqueue sweep``, ``llmqueue reproduce`` and ``llmqueue report``.
 
-``cli.py`` calls :func:`register` when this module exists. Every user error exits with status
+``llmqueue.cli`` calls :func:`register`. Every user error exits with status
 2 and one message, like the rest of the command line.
 """
 
