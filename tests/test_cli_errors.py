@@ -79,3 +79,15 @@ def test_every_command_fails_with_one_line(tmp_path, run_folder):
     for name, args in cases.items():
         line = one_error_line(args)
         assert "[/]" not in args[-1] or "[/]" in line or name in ("profile",), (name, line)
+
+
+def test_network_capacity_output_does_not_depend_on_the_hash_seed():
+    """The cycle named in the verdict used to follow set order (``e1 -> e2`` or ``e2 -> e1`` by run)."""
+    import os
+    outs = set()
+    for seed in ("1", "2", "3", "4", "5"):
+        r = subprocess.run([sys.executable, "-m", "llmqueue", "capacity", "rybko-stolyar"], capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert r.returncode == 0, r.stderr
+        outs.add(r.stdout)
+    assert len(outs) == 1 and "cycle (e1 -> e2 -> e1)" in outs.pop()

@@ -114,4 +114,7 @@ def engine_cycles(net: Network) -> list[list[str]]:
     """Cycles through two or more stations (a repeat, or consecutive visits to one station, is not one)."""
     g = engine_graph(net)
     g.remove_edges_from([(a, b) for a, b in g.edges if a == b])
-    return sorted(nx.simple_cycles(g), key=len)[:10]
+    # each cycle from its smallest name, then by length and name: the same on every run (networkx's
+    # order follows set iteration, which changes with the interpreter's hash seed)
+    cycles = [c[c.index(min(c)):] + c[:c.index(min(c))] for c in nx.simple_cycles(g)]
+    return sorted(cycles, key=lambda c: (len(c), c))[:10]
