@@ -40,7 +40,7 @@ def main() -> None:
             o = run_sweep(spec, out / scenario, make_backend("local", workers), progress)
         secs = time.monotonic() - t0
         sweep_figures(o, spec, out / scenario)
-        for (pol, b, k), res in o.results.items():
+        for (pol, _b, _k), res in o.results.items():
             d = {"stable_pct": None if res.stable_rel is None else 100 * (res.stable_rel - 1),
                  "unstable_pct": None if res.unstable_rel is None else 100 * (res.unstable_rel - 1),
                  "upper_kind": res.upper_kind, "lambda_star": res.lambda_star, "probes": len(res.probes),

@@ -35,8 +35,8 @@ from llmqueue import make_policy, simulate
 from llmqueue.analysis import capacity_report
 from llmqueue.real.checkpoint import load_model
 from llmqueue.real.compare import backlog_slope
-from llmqueue.real.fit import fit_all
 from llmqueue.real.device import describe, resolve_device, resolve_dtype, set_threads
+from llmqueue.real.fit import fit_all
 from llmqueue.real.profiles import load_profile, save_profile
 from llmqueue.real.profiling import Grid, build_profile, measure, warm_up
 from llmqueue.real.runner import ModelRunner

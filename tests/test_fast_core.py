@@ -22,8 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmqueue.engine import (AffineBatchTime, ConstantBatchTime, PiecewiseLinearBatchTime, Request,
-                             StaircaseBatchTime)
+from llmqueue.engine import AffineBatchTime, ConstantBatchTime, PiecewiseLinearBatchTime, Request, StaircaseBatchTime
 from llmqueue.policies import ClassPriority, SarathiServe, make_policy
 from llmqueue.sim import EngineStalled, FastPathUnavailable, simulate, simulate_to_disk
 from llmqueue.sim.fast import fast_path_reason, run_core

@@ -3,7 +3,7 @@
 import pytest
 
 from llmqueue import ConstantBatchTime, Request, make_policy, simulate
-from llmqueue.analysis.batches import format_plan
+from llmqueue.sim.batches import format_plan
 
 FIG8 = {
     ("vllm", 4): "[Ad Bd Cd] [Dp Ep] [Ad Bd Cd Dd] [Bd Cd Ed] [Bd]",
@@ -43,6 +43,7 @@ def test_fig8_request_times_sarathi():
 
 def test_fig8_from_cli(tmp_path):
     from typer.testing import CliRunner
+
     from llmqueue.cli import app
     out = CliRunner().invoke(app, ["simulate", "fig8", "--policy", "orca", "--token-budget", "5",
                                    "--show-batches", "10", "--out", str(tmp_path)])

@@ -80,7 +80,8 @@ def test_stalled_points_are_unstable():
     assert stop.value.value.stable_rel is None
 
 
-@pytest.mark.parametrize("kw,msg", [({"low": 0, "high": 1}, "0 < low < high"), ({"low": 2, "high": 1}, "0 < low < high"),
+@pytest.mark.parametrize("kw,msg", [({"low": 0, "high": 1}, "0 < low < high"), ({"low": 2, "high": 1},
+                                                                                "0 < low < high"),
                                     ({"resolution": 0}, "resolution"), ({"replications": 0}, "replications")])
 def test_bad_spec(kw, msg):
     with pytest.raises(ValueError, match=msg):

@@ -176,7 +176,8 @@ def test_trace_prefix_columns_round_trip_and_errors(tmp_path):
     assert read_trace(tmp_path / "t.csv") == reqs
     assert Workload(trace=tuple(reqs)).requests(0).__next__() == reqs[0]
     write_trace(tmp_path / "plain.csv", _strip(reqs))              # no prefixes: the old columns only
-    assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "arrival_time,prompt_tokens,decode_tokens,class,label"
+    header = (tmp_path / "plain.csv").read_text().splitlines()[0]
+    assert header == "arrival_time,prompt_tokens,decode_tokens,class,label"
     head = "arrival_time,prompt_tokens,decode_tokens,prefix_id,prefix_tokens\n"
     for body, needle in [("0,10,1,a,11\n", r":2:5 \(prefix_tokens\): expected an integer from 0 to prompt_tokens"),
                          ("0,10,1,,4\n", r":2:5 \(prefix_tokens\): prefix_tokens > 0 needs a prefix_id"),

@@ -7,10 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmqueue.cli import app
+from llmqueue.config import ScenarioError, is_network_scenario, load_scenario
 from llmqueue.network.reproduce import NETWORK_EXPERIMENTS, reproduce_network
-from llmqueue.config import is_network_scenario, load_scenario
 from llmqueue.network.traffic import rho
-from llmqueue.config import ScenarioError
 
 runner = CliRunner()
 

@@ -8,8 +8,17 @@ import pytest
 
 from llmqueue import make_policy, paper_staircase, simulate
 from llmqueue.engine import ConstantBatchTime, EngineView, Request, RequestState
-from llmqueue.network import (JobClass, MaxPressure, NetEngine, Network, Poisson, Step, Workflow, replicas,
-                              simulate_network)
+from llmqueue.network import (
+    JobClass,
+    MaxPressure,
+    NetEngine,
+    Network,
+    Poisson,
+    Step,
+    Workflow,
+    replicas,
+    simulate_network,
+)
 from llmqueue.network.examples import agent_pipeline
 from llmqueue.policies import SarathiServe
 from llmqueue.workload import Fixed, Geometric, PoissonArrivals, Workload
@@ -63,16 +72,19 @@ def test_fork_join_and_dag_order():
     res = simulate_network(agent_pipeline(0.5), 2, duration=200.0)
     v = res.visits.dropna(subset=["completion_time"])
     done = v.set_index(["job_id", "step"])
-    for (jid, cls), g in v.groupby(["job_id", "job_class"]):
+    for (_jid, cls), g in v.groupby(["job_id", "job_class"]):
         d = g.set_index("step")
         if "writer" not in d.index:
             continue
         if cls == "fj":
-            assert d.loc["search", "arrival_time"] == d.loc["code", "arrival_time"] == d.loc["planner", "completion_time"]
-            assert d.loc["writer", "arrival_time"] == max(d.loc["search", "completion_time"], d.loc["code", "completion_time"])
+            assert d.loc["search", "arrival_time"] == d.loc["code", "arrival_time"] == d.loc["planner",
+                                                                                             "completion_time"]
+            assert d.loc["writer", "arrival_time"] == max(d.loc["search", "completion_time"], d.loc["code",
+                                                                                                    "completion_time"])
         else:
             assert d.loc["test", "arrival_time"] == d.loc["code", "completion_time"]
-            assert d.loc["writer", "arrival_time"] == max(d.loc["search", "completion_time"], d.loc["test", "completion_time"])
+            assert d.loc["writer", "arrival_time"] == max(d.loc["search", "completion_time"], d.loc["test",
+                                                                                                    "completion_time"])
     jobs = res.jobs.dropna()
     last = done.groupby(level=0)["completion_time"].max()
     np.testing.assert_allclose(jobs.set_index("job_id")["completion_time"], last.loc[jobs["job_id"]])

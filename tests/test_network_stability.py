@@ -50,7 +50,8 @@ def test_rybko_stolyar_exit_priority_diverges_the_others_stay_bounded(rs_runs, r
     # growing oscillations: one engine's excursion, then a larger one at the other engine
     assert ex.backlog["total_tokens"].max() > 10 * bounded
     b = ex.backlog
-    first = b["e1"].idxmax() if b["e1"].iloc[: len(b) // 2].max() > b["e2"].iloc[: len(b) // 2].max() else b["e2"].idxmax()
+    half = len(b) // 2
+    first = b["e1"].idxmax() if b["e1"].iloc[:half].max() > b["e2"].iloc[:half].max() else b["e2"].idxmax()
     assert b["e1"].max() > 100_000 and b["e2"].max() > 100_000
     assert b["total_tokens"].iloc[-1] > 3 * b["total_tokens"].iloc[: max(first - 20, 1)].max() or ex.stopped_early
     # the fluid model agrees with each run

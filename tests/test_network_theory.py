@@ -126,7 +126,8 @@ def test_fluid_join_waits_for_the_slowest_branch():
     fast = NetEngine("fast", SarathiServe(100), ConstantBatchTime(1.0))      # 100 tokens/s
     slow = NetEngine("slow", SarathiServe(100), ConstantBatchTime(1.0))
     out = NetEngine("out", SarathiServe(10), ConstantBatchTime(1.0))         # 10 tokens/s
-    wf = Workflow.chain(Parallel(Step("fast", Fixed(10), Fixed(0), name="f"), Step("slow", Fixed(40), Fixed(0), name="s")),
+    wf = Workflow.chain(Parallel(Step("fast", Fixed(10), Fixed(0), name="f"), Step("slow", Fixed(40), Fixed(0),
+                                                                                   name="s")),
                         Step("out", Fixed(20), Fixed(0), name="j"))
     net = Network((fast, slow, out), (JobClass("C", PoissonArrivals(1e-9), wf),))
     # 100 jobs in both branches: the fast one is done by 10 s, the slow one by 40 s; joins follow the slow

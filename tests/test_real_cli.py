@@ -85,7 +85,8 @@ def test_profile_serve_compare_end_to_end(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["serve-bench", "fig1", "--engine", "gpu"], "--engine must be real or sim"),
     (["serve-bench", "fig1", "--model", "huge", "--num-requests", "1"], "neither a preset"),
-    (["serve-bench", "fig1", "--engine", "sim", "--profile", "nope", "--profiles-dir", "{tmp}"], "no hardware profile 'nope'"),
+    (["serve-bench", "fig1", "--engine", "sim", "--profile", "nope", "--profiles-dir", "{tmp}"],
+     "no hardware profile 'nope'"),
     (["profile", "--model", "tiny", "--prefill", "a,b"], "--prefill must be comma-separated integers"),
     (["profile", "--model", "tiny", "--repeats", "0"], "repeats must be >= 1"),
     (["profile", "--model", "tiny", "--threads", "0"], "threads must be >= 1"),

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import yaml
 
+from llmqueue.config import ScenarioError, load_scenario
 from llmqueue.engine import AffineBatchTime, PiecewiseLinearBatchTime, StaircaseBatchTime
 from llmqueue.real.fit import fit_all, r2_of
 from llmqueue.real.profiles import ProfileError, list_profiles, load_profile, read_profile, save_profile
-from llmqueue.config import ScenarioError, load_scenario
 
 RNG = np.random.default_rng(0)
 P = RNG.integers(0, 300, 400)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -42,7 +42,7 @@ def test_reference_fig8(policy, budget):
     assert got == _as_sets(FIG8_BATCHES[(policy, budget)])
     assert [(row[0], row[1]) for row in it] == [(float(i), float(i + 1)) for i in range(len(it))]
     # composition is in FCFS order, and its counts match the row
-    for start, end, p, d, k, comp in it:
+    for _start, _end, p, d, k, comp in it:
         assert [r for r, _, _ in comp] == sorted(r for r, _, _ in comp)
         assert p == sum(n for _, kind, n in comp if kind == "p")
         assert d == sum(1 for _, kind, _ in comp if kind == "d")
@@ -138,7 +138,7 @@ def test_reference_conservation():
             for r in it:
                 for q, k, n in r[5]:
                     done[q, k] += n
-            for rid, a, p, d in trace:
+            for rid, _a, p, d in trace:
                 arr, pend, ftok, comp = req[rid]
                 assert arr <= pend <= comp
                 assert (ftok is None) == (d == 0)

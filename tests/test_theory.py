@@ -1,10 +1,9 @@
 """Theorem 2 numbers from the spec, the fluid slope, and the k_max region at vertex C."""
 
-import math
 
 import pytest
 
-from llmqueue import ConstantBatchTime, PiecewiseLinearBatchTime, StaircaseBatchTime, make_policy, paper_staircase
+from llmqueue import ConstantBatchTime, PiecewiseLinearBatchTime, make_policy, paper_staircase
 from llmqueue.analysis import best_token_rate, capacity_report, peak_token_rate, stability_region_scale
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmqueue.engine.request import Request
-from llmqueue.workload import (GammaArrivals, LogNormal, TraceError, Uniform, Workload, read_trace, write_trace)
+from llmqueue.workload import GammaArrivals, LogNormal, TraceError, Uniform, Workload, read_trace, write_trace
 
 TRACES = Path("/work/shared/traces")
 HEAD = "arrival_time,prompt_tokens,decode_tokens\n"

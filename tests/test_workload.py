@@ -14,8 +14,18 @@ import pytest
 from scipy.special import ndtr
 
 from llmqueue.engine.request import Request
-from llmqueue.workload import (DeterministicArrivals, Empirical, Fixed, GammaArrivals, Geometric, LogNormal,
-                               PoissonArrivals, TraceError, Uniform, Workload)
+from llmqueue.workload import (
+    DeterministicArrivals,
+    Empirical,
+    Fixed,
+    GammaArrivals,
+    Geometric,
+    LogNormal,
+    PoissonArrivals,
+    TraceError,
+    Uniform,
+    Workload,
+)
 
 N = 200_000
 

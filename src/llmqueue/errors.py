@@ -64,3 +64,7 @@ class BackendError(LLMQueueError, RuntimeError):
 
 class KVCacheFull(LLMQueueError, RuntimeError):
     """The real engine's paged KV cache has no free block left."""
+
+
+class SolverError(LLMQueueError, RuntimeError):
+    """A numerical solver (the network's load-scaling LP) did not find a solution."""

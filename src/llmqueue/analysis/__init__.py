@@ -1,7 +1,17 @@
-"""Metrics of runs and the capacity theory of the paper (Theorem 2 and the k_max region)."""
+"""The capacity theory of the paper (Theorem 2 and the k_max region): theory only.
 
-from .metrics import latency_stats, request_latencies, summarize
-from .theory import CapacityReport, capacity_report, peak_token_rate, best_token_rate, stability_region_scale
+The metrics of runs live with the runs, in :mod:`llmqueue.sim.metrics`; the batch notation of
+Fig. 8 in :mod:`llmqueue.sim.batches`.
+"""
 
-__all__ = ["latency_stats", "request_latencies", "summarize", "CapacityReport", "capacity_report",
-           "peak_token_rate", "best_token_rate", "stability_region_scale"]
+from .theory import (
+                     CapacityReport,
+                     best_token_rate,
+                     capacity_report,
+                     peak_token_rate,
+                     stability_region_scale,
+                     workload_capacity,
+)
+
+__all__ = ["CapacityReport", "capacity_report", "peak_token_rate", "best_token_rate", "stability_region_scale",
+           "workload_capacity"]

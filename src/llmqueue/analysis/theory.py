@@ -11,6 +11,7 @@ linear program over feasible batch compositions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linprog
@@ -191,6 +192,7 @@ def capacity_report(policy: Policy, bt: BatchTimeModel, mean_prompt: float, mean
                  f"batch), so Theorem 2 gives no guarantee: it can be unstable below lambda* "
                  f"(paper Fig. 1). Not throughput-optimal.")
     if arrival_rate is not None and not stalls:
+        assert rho is not None and slope is not None  # set above with the arrival rate
         if rho >= 1:
             rep.stable = "unstable"
             v.append(f"rho = {rho:.4f} >= 1: unstable under every policy; the backlog grows at "
@@ -202,3 +204,13 @@ def capacity_report(policy: Policy, bt: BatchTimeModel, mean_prompt: float, mean
             rep.stable = "unknown"
             v.append(f"rho = {rho:.4f} < 1, but stability of {policy.name} is not guaranteed: simulate it.")
     return rep
+
+
+def workload_capacity(policy: Policy, bt: BatchTimeModel, workload: Any) -> CapacityReport | None:
+    """:func:`capacity_report` for a :class:`~llmqueue.workload.Workload` (its mean lengths, its rate
+    when finite, its longest prompt), or None when it has no arriving stream (only initial requests)."""
+    if workload.mean_prompt_tokens + workload.mean_decode_tokens <= 0:
+        return None
+    rate = workload.arrival_rate if 0 < workload.arrival_rate < float("inf") else None
+    return capacity_report(policy, bt, workload.mean_prompt_tokens, workload.mean_decode_tokens, rate,
+                           workload.max_prompt_tokens)

@@ -11,11 +11,20 @@ Layers, each in its own module:
 * ``reproduce``: the paper's experiments; ``report``: the HTML page; ``commands``: the CLI.
 """
 
-from .bisect import BisectResult, BisectSpec
-from .growth import GrowthEstimate, combine, estimate_run
-from .paths import RunPath
-from .reference import Reference, reference
-from .verdict import Verdict, compare_fluid, decide, tolerance_tokens
+from importlib import import_module
+
+#: public name -> its module, imported on first use (the statistics need scipy; the command line
+#: registers ``lab.commands`` without paying for it)
+_LAZY = {"BisectResult": "bisect", "BisectSpec": "bisect", "GrowthEstimate": "growth", "combine": "growth",
+         "estimate_run": "growth", "RunPath": "paths", "Reference": "reference", "reference": "reference",
+         "Verdict": "verdict", "compare_fluid": "verdict", "decide": "verdict", "tolerance_tokens": "verdict"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["BisectResult", "BisectSpec", "GrowthEstimate", "combine", "estimate_run", "RunPath", "Reference",
            "reference", "Verdict", "compare_fluid", "decide", "tolerance_tokens"]

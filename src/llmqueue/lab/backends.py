@@ -11,8 +11,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import deque
+from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from ..errors import BackendError
 from .point import run_point

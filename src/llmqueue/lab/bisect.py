@@ -23,8 +23,8 @@ the sweep runner can run the probes of many searches, and their replications, in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Generator
 
 from .growth import combine
 from .point import estimate_from_row
@@ -83,6 +83,7 @@ class BisectResult:
     def describe(self) -> str:
         ls = self.lambda_star
         if self.stable_rel is None:
+            assert self.unstable_rel is not None  # a search ends with at least one bracket end
             return (f"not stable even at {self.unstable_rel:.4g} lambda* ({self.unstable_rel * ls:.4g} req/s, "
                     f"{self.upper_kind}): the maximum stable rate is lower")
         if self.unstable_rel is None:
@@ -95,7 +96,7 @@ class BisectResult:
             text += f" (upper end {self.upper_kind})"
         if self.undecided_lo is not None and self.undecided_lo == self.undecided_hi:
             text += f"; undecided at {self.undecided_lo * ls:.4g} req/s ({100 * (self.undecided_lo - 1):+.2f}%)"
-        elif self.undecided_lo is not None:
+        elif self.undecided_lo is not None and self.undecided_hi is not None:
             text += (f"; undecided from {self.undecided_lo * ls:.4g} to {self.undecided_hi * ls:.4g} req/s "
                      f"({100 * (self.undecided_lo - 1):+.2f}% to {100 * (self.undecided_hi - 1):+.2f}%)")
         return text

@@ -1,11 +1,12 @@
 """The lab's commands: ``llmqueue sweep``, ``llmqueue reproduce`` and ``llmqueue report``.
 
-``cli.py`` calls :func:`register` when this module exists. Every user error exits with status
+``llmqueue.cli`` calls :func:`register`. Every user error exits with status
 2 and one message, like the rest of the command line.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -14,8 +15,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-import sys
 
 # wide enough for the tables when the output is a file or a pipe (rich would assume 80 columns)
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -34,11 +33,15 @@ def sweep(
                                         "'0.6:1.4:0.1'. Multiples of lambda* unless --absolute. "
                                         "Default 0.6:1.4:0.1."),
     absolute: bool = typer.Option(False, "--absolute", help="--rates are requests/s, not multiples of lambda*."),
-    policies: Optional[str] = typer.Option(None, "--policies", help="Comma-separated policies (default: the scenario's)."),
+    policies: Optional[str] = typer.Option(None, "--policies",
+                                           help="Comma-separated policies (default: the scenario's)."),
     token_budgets: Optional[str] = typer.Option(None, "--token-budgets", help="Comma-separated token budgets."),
-    max_batch_sizes: Optional[str] = typer.Option(None, "--max-batch-sizes", help="Comma-separated k_max values; 'none' for no limit."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds: '1,2,3' or '1-20' (default: the scenario's seed)."),
-    horizon: Optional[float] = typer.Option(None, "--horizon", help="Simulated seconds per point (default: 8000 full batches)."),
+    max_batch_sizes: Optional[str] = typer.Option(None, "--max-batch-sizes",
+                                                  help="Comma-separated k_max values; 'none' for no limit."),
+    seeds: Optional[str] = typer.Option(None, "--seeds",
+                                        help="Seeds: '1,2,3' or '1-20' (default: the scenario's seed)."),
+    horizon: Optional[float] = typer.Option(None, "--horizon",
+                                            help="Simulated seconds per point (default: 8000 full batches)."),
     max_horizon: Optional[float] = typer.Option(None, "--max-horizon", help="Inconclusive points are rerun with "
                                                 "doubled horizons up to this (default 4x --horizon)."),
     warmup: str = typer.Option("auto", "--warmup", help="'auto' (MSER-5) or seconds to discard."),
@@ -50,10 +53,13 @@ def sweep(
     bisect_resolution: float = typer.Option(0.01, "--bisect-resolution", help="Stop when the bracket's "
                                             "high / low - 1 is at most this."),
     bisect_replications: int = typer.Option(3, "--bisect-replications", help="Seeds pooled at each probe."),
-    bisect_escalations: int = typer.Option(2, "--bisect-escalations", help="Horizon doublings for an inconclusive probe."),
-    bisect_horizon: Optional[float] = typer.Option(None, "--bisect-horizon", help="Horizon of a probe (default --horizon)."),
+    bisect_escalations: int = typer.Option(2, "--bisect-escalations",
+                                           help="Horizon doublings for an inconclusive probe."),
+    bisect_horizon: Optional[float] = typer.Option(None, "--bisect-horizon",
+                                                   help="Horizon of a probe (default --horizon)."),
     backend: str = typer.Option("local", "--backend", help="local (processes, default), ray, or serial."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (local) or CPUs of a local Ray instance."),
+    workers: Optional[int] = typer.Option(None, "--workers",
+                                          help="Worker processes (local) or CPUs of a local Ray instance."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard the results already in --out instead of resuming."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -81,7 +87,8 @@ def sweep(
             scenario, rates=number_list(rates, "--rates") if rates else None, relative=not absolute,
             policies=[p.strip() for p in policies.split(",") if p.strip()] if policies else None,
             token_budgets=int_list(token_budgets, "--token-budgets") if token_budgets else None,
-            max_batch_sizes=int_list(max_batch_sizes, "--max-batch-sizes", allow_none=True) if max_batch_sizes else None,
+            max_batch_sizes=int_list(max_batch_sizes, "--max-batch-sizes",
+                                     allow_none=True) if max_batch_sizes else None,
             seeds=int_list(seeds, "--seeds") if seeds else None, horizon_s=horizon, max_horizon_s=max_horizon,
             warmup=warmup, tolerance=tolerance, confidence=confidence, bisect=bspec)
     except (ScenarioError, ValueError, OSError) as e:
@@ -106,7 +113,7 @@ def sweep(
     except KeyboardInterrupt:
         err_console.print(f"\ninterrupted: finished points are kept in {out}/points.jsonl; run the same "
                           f"command again to resume.")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     figs = sweep_figures(outcome, spec, out)
     _print_outcome(outcome, spec, time.monotonic() - t0, be.name, be.workers)
     console.print(f"wrote {', '.join(str(p) for p in outcome.files + figs)}", highlight=False)
@@ -139,7 +146,7 @@ def _print_outcome(outcome, spec, seconds: float, backend: str, workers: int) ->
 def register(app: typer.Typer) -> None:
     """Add the lab's commands to the ``llmqueue`` app."""
     app.command("sweep")(sweep)
-    from .reproduce.command import reproduce
     from .report_command import report
+    from .reproduce.command import reproduce
     app.command("reproduce")(reproduce)
     app.command("report")(report)

@@ -26,12 +26,12 @@ class RunPath:
     horizon: float
 
     @classmethod
-    def from_result(cls, res, horizon: float | None = None) -> "RunPath":
+    def from_result(cls, res, horizon: float | None = None) -> RunPath:
         """Build from a :class:`~llmqueue.sim.SimResult` (requests and iterations tables)."""
         return cls.from_tables(res.requests, res.iterations, float(res.end_time if horizon is None else horizon))
 
     @classmethod
-    def from_tables(cls, req, it, horizon: float) -> "RunPath":
+    def from_tables(cls, req, it, horizon: float) -> RunPath:
         """Build from the requests and iterations tables (as in requests.csv and iterations.csv)."""
         arr = req["arrival_time"].to_numpy(dtype=float)
         tok = (req["prompt_tokens"].to_numpy(dtype=np.int64) + req["decode_tokens"].to_numpy(dtype=np.int64))

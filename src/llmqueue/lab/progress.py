@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 class SweepProgress:
@@ -14,14 +21,14 @@ class SweepProgress:
         self.enabled = enabled
         self.resumed = 0
         self._progress = None
-        self._task = None
+        self._task: TaskID | None = None
         if enabled:
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
                                       TimeRemainingColumn(), console=console or Console(stderr=True),
                                       transient=False)
 
-    def __enter__(self) -> "SweepProgress":
+    def __enter__(self) -> SweepProgress:
         if self._progress is not None:
             self._progress.__enter__()
         return self

@@ -14,8 +14,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..policies import POLICIES
 from ..config import ScenarioError
+from ..policies import POLICIES
 from .bisect import BisectSpec
 from .config import DELETE, build_scenario, load, scenario_payload
 from .reference import Reference, reference
@@ -51,7 +51,7 @@ class SweepSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SweepSpec":
+    def from_dict(cls, d: dict) -> SweepSpec:
         d = dict(d)
         for k in ("rates", "policies", "token_budgets", "max_batch_sizes", "seeds"):
             d[k] = tuple(d[k])

@@ -106,8 +106,8 @@ def run_sweep(spec: SweepSpec, out: Path, backend, progress: SweepProgress | Non
                 for (b, k), ref in refs.items():
                     for pol in spec.policies:
                         key = (pol, b, k)
-                        mk = (lambda pol, b, k, lam: lambda f, s, hz: spec.params(
-                            "bisect", pol, b, k, f * lam, f, s, hz, hz))(pol, b, k, ref.lambda_star)
+                        mk = (lambda pol_, b_, k_, lam: lambda f, s, hz: spec.params(
+                            "bisect", pol_, b_, k_, f * lam, f, s, hz, hz))(pol, b, k, ref.lambda_star)
                         searches[key] = {"gen": search(spec.bisect, ref.lambda_star, h, mk, seeds), "ids": []}
                         probe_rows[key] = []
                         advance(key, None)

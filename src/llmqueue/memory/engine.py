@@ -32,6 +32,7 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from types import MappingProxyType
+from typing import Any, cast
 
 from ..engine.plan import BatchPlan, validate_plan
 from ..engine.request import Request
@@ -55,7 +56,8 @@ class _Prefix:
     __slots__ = ("blocks", "users", "pinned")
 
     def __init__(self) -> None:
-        self.blocks, self.users, self.pinned = 0, {}, 0
+        self.blocks, self.pinned = 0, 0
+        self.users: dict[int, int] = {}
 
 
 class MemorySimEngine(SimEngine):
@@ -72,7 +74,8 @@ class MemorySimEngine(SimEngine):
         self.tokens_recomputed = 0
         self.preemptions: list[tuple] = []
         self.preemption_count: dict[int, int] = {}
-        self.mem_columns = {c: array("d" if c == "swap_time" else "q") for c in MEMORY_ITERATION_COLUMNS}
+        self.mem_columns: dict[str, array[Any]] = {c: array("d" if c == "swap_time" else "q")
+                                                   for c in MEMORY_ITERATION_COLUMNS}
         self.peak_blocks = 0
         self._step_preempt = 0
         self._step_swap_tokens = 0
@@ -98,12 +101,12 @@ class MemorySimEngine(SimEngine):
         super().submit(request)
 
     # -- hooks --------------------------------------------------------------------------------
-    def _make_view(self, now: float) -> EngineView:
+    def _make_view(self, now: float) -> MemoryView:
         return self._view(now, tuple(self._states.values()), self.free_blocks)
 
     def _view(self, now: float, requests: tuple, free_blocks: int) -> MemoryView:
         b = self.memory.block_size
-        cache = {}
+        cache: dict[str, Any] = {}
         if self.memory.prefix_caching:
             cache = dict(prefix_caching=True,
                          prefix_blocks={k: p.blocks for k, p in self._prefixes.items()},
@@ -145,7 +148,7 @@ class MemorySimEngine(SimEngine):
         super()._finish(plan)
         states, live = self._states, self._live
         for rid in plan.request_ids():
-            if caching:
+            if stepped is not None:
                 self._publish(stepped[rid])
             if rid not in states:                 # completed in this iteration: free its blocks
                 self._free(rid)
@@ -197,7 +200,7 @@ class MemorySimEngine(SimEngine):
                 if hit:                              # the chunk shrinks to what is left to compute
                     n = min(n, s.prefill_left - hit)
                 own = cfg.blocks_for(s.context_tokens + hit + n) - k
-                revive = max(0, k - self._prefixes[s.request.prefix_id].pinned) if hit else 0
+                revive = max(0, k - self._prefixes[cast(str, s.request.prefix_id)].pinned) if hit else 0
                 if own + revive > self.free_blocks:
                     break
                 if fresh:

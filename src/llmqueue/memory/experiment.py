@@ -10,12 +10,12 @@ of the mean load and the theory's t_bar is exact.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
 from .config import MemoryConfig
-from .policies import ThresholdAdmission, VLLMV1
+from .policies import VLLMV1, ThresholdAdmission
 from .simulate import simulate_with_memory
 from .theory import memory_capacity
 
@@ -72,7 +72,7 @@ def overload_comparison(memory_tokens: int = 16384, load: float = 0.95, horizon:
     wl = Workload(arrival=PoissonArrivals(load * th.capacity), prompt_tokens=p, decode_tokens=d,
                   duration_s=horizon)
     reqs = list(wl.requests(1))
-    out = {"kv_capacity_tokens": memory_tokens, "rate": load * th.capacity, "load": load}
+    out: dict[str, Any] = {"kv_capacity_tokens": memory_tokens, "rate": load * th.capacity, "load": load}
     pols = {"vllm-v1": VLLMV1(BUDGET),
             "threshold-mean": ThresholdAdmission(BUDGET, threshold=1.0, reserve="mean", mean_decode=float(d.mean)),
             "threshold-declared": ThresholdAdmission(BUDGET, threshold=1.0, reserve="declared")}

@@ -11,8 +11,8 @@ prefix caching the requests table gets a ``prefix_cache_hit_tokens`` column and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from ..sim.engine import IterationLog, RequestLog
 from ..sim.kernel import Kernel
 from ..sim.simulate import SimResult, _Feeder
 from .config import MemoryConfig
-from .engine import MEMORY_ITERATION_COLUMNS, PREEMPTION_COLUMNS, MemorySimEngine
+from .engine import PREEMPTION_COLUMNS, MemorySimEngine
 
 
 @dataclass
@@ -114,6 +114,7 @@ def simulate_with_memory(policy: Policy, batch_time: BatchTimeModel, requests: I
 def write_memory_run(res: MemoryResult, out, extra: dict | None = None) -> dict:
     """``write_run`` plus preemptions.csv and memory.csv (per-iteration memory) next to it."""
     from pathlib import Path
+
     from ..sim.output import write_run
     out = Path(out)
     summary = write_run(res, out, extra=extra)

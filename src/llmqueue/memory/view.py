@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from ..engine.state import EngineView, RequestState
-
 
 
 @dataclass(frozen=True)
@@ -67,5 +66,6 @@ class MemoryView(EngineView):
         hit = self.prefix_hit_tokens(s)
         if hit:
             k = hit // self.block_size
+            assert s.request.prefix_id is not None  # a prefix hit needs a prefix
             return self.blocks_for(step_tokens) + max(0, k - self.prefix_pinned.get(s.request.prefix_id, 0))
         return self.blocks_for(self.swapped_tokens.get(rid, 0) + step_tokens)

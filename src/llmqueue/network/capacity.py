@@ -11,6 +11,7 @@ Rybko-Stolyar shape, and the fluid model's prediction for the configured rules.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .capacity_lp import max_load_scale
 from .fluid import fluid_verdict
@@ -42,7 +43,7 @@ def network_capacity(net: Network, fluid: bool = True) -> NetworkCapacity:
     """Traffic, rho_k, theta*, the bottleneck and a verdict for ``net`` (see the module docstring)."""
     loads = engine_loads(net)
     lp = max_load_scale(net)
-    engines = []
+    engines: list[dict[str, Any]] = []
     for e in net.engines:
         cap = e.capacity
         engines.append({"name": e.name, "policy": e.policy.describe(), "batch_time": e.batch_time.describe(),

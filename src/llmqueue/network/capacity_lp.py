@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
+from ..errors import SolverError
 from .model import Network
 from .traffic import step_loads
 
@@ -63,14 +64,14 @@ def max_load_scale(net: Network) -> ScalingLP:
     col = 1
     for k, (load, members) in enumerate(free):
         a_eq[k, 0] = -load
-        for e in members:
-            a_ub[e, col] = 1.0
+        for j in members:
+            a_ub[j, col] = 1.0
             a_eq[k, col] = 1.0
             col += 1
     res = linprog(c, A_ub=a_ub, b_ub=cap, A_eq=a_eq if len(free) else None,
                   b_eq=np.zeros(len(free)) if len(free) else None, bounds=[(0, None)] * nv, method="highs")
     if not res.success:
-        raise RuntimeError(f"load-scaling LP failed: {res.message}")
+        raise SolverError(f"load-scaling LP failed: {res.message}")
     theta = float(res.x[0])
     used = a_ub @ res.x
     tight = [engines[i] for i in range(len(engines)) if used[i] >= cap[i] * (1 - 1e-7)]

@@ -70,7 +70,7 @@ def pipeline_sizes(rho: float = 0.9) -> dict[str, dict[str, tuple[float, float]]
     """(prompt, decode) means per class and step that put every engine at ``rho``."""
     cap = {e: NetEngine(e, make_policy("sarathi", b), paper_staircase()).capacity for e, b in PIPELINE_BUDGETS.items()}
     lf, ld = PIPELINE_RATES["fj"], PIPELINE_RATES["dag"]
-    dag = {}
+    dag: dict[str, tuple[float, float]] = {}
     for e in ("planner", "search", "writer"):
         need = (rho * cap[e] - lf * sum(_FJ[e])) / ld
         dag[e] = (_DAG_PROMPT[e], need - _DAG_PROMPT[e])

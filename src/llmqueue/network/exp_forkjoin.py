@@ -17,7 +17,9 @@ capacity, and the network diverges below the boundary.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +81,8 @@ def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict
     base = agent_pipeline(1.0, "sarathi", BASE_RHO)
     lp = max_load_scale(base)
     boundary = BASE_RHO * lp.theta                     # rho at theta*: 1.0 by construction
-    tasks = [(sim_task, (p, r, horizon)) for p, r in sorted(RUNS, key=lambda x: -x[1])]
+    tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
+        (sim_task, (p, r, horizon)) for p, r in sorted(RUNS, key=lambda x: -x[1])]
     tasks += [(fluid_task, (r, horizon)) for r in FLUID_RHOS]
     results = run_tasks(tasks, workers)
     sims = sorted(results[: len(RUNS)], key=lambda s: (s["policy"] != "sarathi", s["rho"]))
@@ -123,7 +126,8 @@ def _findings(sims, bracket, bsim, lp) -> list[str]:
     return [f"Fork-join + DAG workflows over 4 engines, the LP boundary at rho = 1 on every engine (theta* = "
             f"{lp.theta:.4f}); Sarathi-Serve at every engine: {parts}.",
             f"Sarathi's simulated boundary lies within 3% of the LP's (bounded at "
-            f"{bracket['sarathi']['largest_bounded_rho']}, diverging at {bracket['sarathi']['smallest_diverging_rho']}); "
+            f"{bracket['sarathi']['largest_bounded_rho']}, diverging at "
+            f"{bracket['sarathi']['smallest_diverging_rho']}); "
             f"job throughput in overload gives theta = {bsim['theta_sim_overload']:.4f}, "
             f"{100 * bsim['relative_error']:+.1f}% from the LP.{contrast}"]
 

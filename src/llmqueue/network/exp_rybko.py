@@ -12,7 +12,9 @@ virtual-station condition in closed form; and max-pressure's latency against the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,14 +89,22 @@ def _fluid_overlay(run: dict, level: float) -> dict | None:
             "e1_tokens": (df["A1"] + df["B2"]).tolist()[::10], "e2_tokens": (df["B1"] + df["A2"]).tolist()[::10]}
 
 
+def _exit_priority_station(rho: float) -> dict:
+    """The virtual station of the Rybko-Stolyar network at ``rho`` under exit priority."""
+    station = virtual_station(rybko_stolyar(rho, "exit"))
+    assert station is not None  # the example has the Rybko-Stolyar shape by construction
+    return station.to_dict()
+
+
 def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     combos = [(rho, r, w, name) for rho in RHOS for r, w, name in RULES] + list(EXTRA)
-    tasks = [(sim_task, (rho, r, w, horizon)) for rho, r, w, _ in combos]
+    tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [(sim_task, (rho, r, w, horizon))
+                                                              for rho, r, w, _ in combos]
     tasks += [(fluid_task, (rho, r, w)) for rho, r, w, _ in combos]
     results = run_tasks(tasks, workers)
     sims, fluids = results[: len(combos)], results[len(combos):]
-    for (rho, r, w, name), sim, fl in zip(combos, sims, fluids):
+    for (_rho, _r, _w, name), sim, fl in zip(combos, sims, fluids):
         sim["name"], sim["fluid_verdict"] = name, fl["verdict"]
         fl["name"] = name
     for sim in sims:
@@ -103,7 +113,7 @@ def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict
             sim["fluid_overlay"] = _fluid_overlay(sim, 5 * normal)
         else:
             sim["fluid_overlay"] = None
-    vs = {rho: virtual_station(rybko_stolyar(rho, "exit")).to_dict() for rho in RHOS}
+    vs = {rho: _exit_priority_station(rho) for rho in RHOS}
     by = {(s["rho"], s["name"]): s for s in sims}
     costs = {}
     for rho, _, _, name in combos:

@@ -29,6 +29,7 @@ Rybko-Stolyar network).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,8 @@ class FluidModel:
                     down[j] = down.get(j, 0.0) + (1 - self.repeat[i]) * p * self.m[j] / self.m[i] * cw[j]
                 for jb, branches in self.joins:
                     if i in branches:
-                        down[jb] = down.get(jb, 0.0) + (1 - self.repeat[i]) / len(branches) * self.m[jb] / self.m[i] * cw[jb]
+                        share = (1 - self.repeat[i]) / len(branches) * self.m[jb] / self.m[i]
+                        down[jb] = down.get(jb, 0.0) + share * cw[jb]
                 coefs.append((cw[i], list(down.items())))
             self._mp[w] = coefs
         self.members = [[i for i in range(n) if self.station_of[i] == s] for s in range(len(self.station_names))]
@@ -140,15 +142,15 @@ class FluidModel:
         self.work_per_token = np.linalg.solve(np.eye(n) - p, self.m) / self.m
 
         # static service orders: priority lists are fixed, proportional stations share
-        self._plans = []
-        for st, members in enumerate(self.members):
+        self._plans: list[tuple[Any, list[int], list[int]]] = []
+        for st, idxs in enumerate(self.members):
             rule = self.station_rules[st]
             if rule.kind == "priority":
                 rank = {lab: k for k, lab in enumerate(rule.order)}
-                first = sorted((i for i in members if self.labels[i] in rank), key=lambda i: rank[self.labels[i]])
-                rest = [i for i in members if self.labels[i] not in rank]
+                first = sorted((i for i in idxs if self.labels[i] in rank), key=lambda i: rank[self.labels[i]])
+                rest = [i for i in idxs if self.labels[i] not in rank]
             else:
-                first, rest = [], list(members)
+                first, rest = [], list(idxs)
             self._plans.append((rule, first, rest))
         self._cap = [float(c) for c in self.capacity]
         self._m = self.m.tolist()
@@ -273,7 +275,7 @@ def _classify(df: pd.DataFrame) -> dict:
         return {"outcome": "drains", "drain_time_s": float(t[np.nonzero(u < 0.05 * u0)[0][0]])}
     late = t >= t[-1] / 2
     growth = float(np.polyfit(t[late], u[late], 1)[0]) if late.sum() > 2 else 0.0
-    out = {"final_work_ratio": float(u[-1] / u0), "growth_tokens_per_s": growth}
+    out: dict[str, Any] = {"final_work_ratio": float(u[-1] / u0), "growth_tokens_per_s": growth}
     if u[-1] > 2 * u0 and growth > 0:
         out["outcome"] = "diverges"
     elif u[-1] < 0.25 * u0 and growth < 0:

@@ -1,6 +1,6 @@
 """Summary metrics of a network run: per class, per engine, per label (visit), and the backlog trend.
 
-Latencies use the single-engine names (:func:`llmqueue.analysis.metrics.latency_stats`, in ms):
+Latencies use the single-engine names (:func:`llmqueue.sim.metrics.latency_stats`, in ms):
 a job's end-to-end latency ``e2el`` runs from its arrival to the completion of its last visit;
 a visit's ``ttft`` and ``e2el`` run from its arrival at the engine. The backlog trend is the
 least-squares slope (tokens/s) of the total sampled backlog over the second half of the run:
@@ -9,18 +9,43 @@ about 0 when the network is stable, the fluid growth rate when it is not.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..analysis.metrics import latency_stats, request_latencies
+from ..sim.metrics import latency_stats, request_latencies
+from .model import Network
 from .traffic import rho
 
 if TYPE_CHECKING:
-    from .result import NetworkResult
+    import pandas as pd
 
 
-def backlog_slope(res: "NetworkResult", start_fraction: float = 0.5, column: str = "total_tokens") -> float:
+class NetworkRecords(Protocol):
+    """What the metrics read of a run (a :class:`~llmqueue.network.result.NetworkResult`): named
+    structurally, so that the metrics do not import the result type that calls them."""
+
+    @property
+    def network(self) -> Network: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def jobs(self) -> pd.DataFrame: ...
+    @property
+    def visits(self) -> pd.DataFrame: ...
+    @property
+    def iterations(self) -> dict[str, pd.DataFrame]: ...
+    @property
+    def backlog(self) -> pd.DataFrame: ...
+    @property
+    def end_time(self) -> float: ...
+    @property
+    def stopped_early(self) -> bool: ...
+    @property
+    def tokens(self) -> dict[str, dict[str, int]]: ...
+
+
+def backlog_slope(res: NetworkRecords, start_fraction: float = 0.5, column: str = "total_tokens") -> float:
     """Slope (tokens/s) of a sampled backlog column over the last ``1 - start_fraction`` of the run."""
     b = res.backlog
     part = b[b["time"] >= start_fraction * res.end_time]
@@ -29,7 +54,7 @@ def backlog_slope(res: "NetworkResult", start_fraction: float = 0.5, column: str
     return float(np.polyfit(part["time"], part[column], 1)[0])
 
 
-def summarize_network(res: "NetworkResult") -> dict:
+def summarize_network(res: NetworkRecords) -> dict:
     net, span = res.network, res.end_time
     jobs, visits = res.jobs, res.visits
     done = jobs[jobs["completion_time"].notna()]
@@ -51,7 +76,7 @@ def summarize_network(res: "NetworkResult") -> dict:
     for c in net.classes:
         cj = jobs[jobs["job_class"] == c.name]
         cd = cj[cj["completion_time"].notna()]
-        row = {"arrival_rate": c.rate, "jobs": int(len(cj)), "completed": int(len(cd)),
+        row: dict[str, Any] = {"arrival_rate": c.rate, "jobs": int(len(cj)), "completed": int(len(cd)),
                "throughput_jobs_per_s": len(cd) / span if span > 0 else 0.0,
                "mean_visits": float(cd["visits"].mean()) if len(cd) else None}
         row.update(latency_stats("e2el", (cd["completion_time"] - cd["arrival_time"]).to_numpy()))
@@ -88,7 +113,7 @@ def summarize_network(res: "NetworkResult") -> dict:
     return s
 
 
-def stability_verdict(res: "NetworkResult", tolerance: float = 0.005) -> str:
+def stability_verdict(res: NetworkRecords, tolerance: float = 0.005) -> str:
     """``diverges`` if the run was stopped for its backlog, or the total backlog grew over the second
     half faster than ``tolerance`` times the network's total capacity; else ``bounded``."""
     if res.stopped_early:

@@ -120,7 +120,8 @@ class Network:
         if not self.classes:
             raise ValueError("a network needs at least one job class")
         names: set[str] = set()
-        for x in (*self.engines, *self.routers):
+        nodes: tuple[NetEngine | Router, ...] = (*self.engines, *self.routers)
+        for x in nodes:
             if x.name in names:
                 raise ValueError(f"the name {x.name!r} is used twice (engines and routers share one namespace)")
             names.add(x.name)
@@ -139,10 +140,10 @@ class Network:
                 if s.engine not in names:
                     raise ValueError(f"class {c.name!r}, step {s.name!r}: {s.engine!r} is neither an engine nor a "
                                      f"router (known: {', '.join(sorted(names))})")
-                if s.label in labels:
-                    raise ValueError(f"label {s.label!r} is used by {labels[s.label]} and by class {c.name!r} step "
+                if s.buffer in labels:
+                    raise ValueError(f"label {s.buffer!r} is used by {labels[s.buffer]} and by class {c.name!r} step "
                                      f"{s.name!r}: every step needs its own label (it names a buffer)")
-                labels[s.label] = f"class {c.name!r} step {s.name!r}"
+                labels[s.buffer] = f"class {c.name!r} step {s.name!r}"
 
     # -- lookups ------------------------------------------------------------------------------
     def engine(self, name: str) -> NetEngine:
@@ -171,7 +172,7 @@ class Network:
     def labels(self) -> list[str]:
         return [s.label for _, _, _, s in self.steps()]
 
-    def scaled(self, factor: float) -> "Network":
+    def scaled(self, factor: float) -> Network:
         """The same network with every class's arrival rate multiplied by ``factor``."""
         return replace(self, classes=tuple(replace(c, arrival=scale_arrival(c.arrival, factor))
                                            for c in self.classes))
@@ -183,4 +184,4 @@ def scale_arrival(arrival: ArrivalProcess, factor: float) -> ArrivalProcess:
         raise ValueError(f"a load scale must be > 0, got {factor!r}")
     if not hasattr(arrival, "rate"):
         raise ValueError(f"cannot scale the rate of {type(arrival).__name__}: it has no 'rate' parameter")
-    return replace(arrival, rate=arrival.rate * factor)
+    return replace(arrival, rate=arrival.rate * factor)  # type: ignore[type-var]  # every rated process is a dataclass

@@ -31,8 +31,9 @@ backlog: longest queue (in tokens) first.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import cast
 
 from ..engine.plan import EMPTY_PLAN, BatchPlan
 from ..engine.state import EngineView
@@ -97,8 +98,14 @@ class MaxPressure(Policy):
         object.__setattr__(self, "_coef", coef)
 
     @property
+    def base(self) -> Policy:
+        """The inner policy (never None after construction)."""
+        assert self.inner is not None
+        return self.inner
+
+    @property
     def work_conserving(self) -> bool:  # type: ignore[override]
-        return self.serve_nonpositive and self.inner.work_conserving
+        return self.serve_nonpositive and self.base.work_conserving
 
     @property
     def may_idle(self) -> bool:
@@ -107,12 +114,12 @@ class MaxPressure(Policy):
 
     @property
     def whole_prefill(self) -> bool:  # type: ignore[override]
-        return self.inner.whole_prefill
+        return self.base.whole_prefill
 
     def bind(self, routes: Routes | dict, visit_tokens, backlog: Callable[[], Mapping[str, float]] | None
-             ) -> "MaxPressure":
+             ) -> MaxPressure:
         """This policy with the network's routing, mean visit sizes and a backlog provider."""
-        return replace(self, routes=routes, visit_tokens=visit_tokens, backlog=backlog)
+        return replace(self, routes=cast(Routes, routes), visit_tokens=visit_tokens, backlog=backlog)
 
     # -- the rule -----------------------------------------------------------------------------
     @staticmethod
@@ -152,4 +159,4 @@ class MaxPressure(Policy):
 
     def describe(self) -> str:
         variant = ", serving non-positive pressure last" if self.serve_nonpositive else ""
-        return f"max-pressure ({self.weighting}{variant}) over {self.inner.describe()}"
+        return f"max-pressure ({self.weighting}{variant}) over {self.base.describe()}"

@@ -11,7 +11,7 @@ deterministic given the router's random stream.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

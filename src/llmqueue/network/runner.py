@@ -7,8 +7,9 @@ dicts and lists). Every run is seeded, so the results do not depend on the numbe
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 
 def default_workers() -> int:

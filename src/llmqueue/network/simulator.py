@@ -147,6 +147,7 @@ class _NetworkRun:
             return
         target = self.target[job.ci][s]
         engine = target.choose() if isinstance(target, RouterState) else target
+        assert engine is not None  # every step's target is an engine or a router (checked by Network)
         rid = next(self.rids)
         ei = self.engine_index[engine]
         self.meta[rid] = (job, s)
@@ -204,6 +205,7 @@ def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = Non
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     span = horizon if horizon is not None else duration
+    assert span is not None  # checked above
     dt = sample_interval if sample_interval is not None else span / 500
     run = _NetworkRun(net, int(seed), duration, validate)
     samples: list[tuple] = []

@@ -37,7 +37,7 @@ def step_loads(net: Network) -> list[StepLoad]:
     for c in net.classes:
         v = c.workflow.visits_per_job()
         for s, x in zip(c.workflow.steps, v):
-            out.append(StepLoad(c.name, s.name, s.label, s.engine, float(x), s.prompt_tokens.mean,
+            out.append(StepLoad(c.name, s.name, s.buffer, s.engine, float(x), s.prompt_tokens.mean,
                                 s.decode_tokens.mean, c.rate * float(x) * s.mean_tokens))
     return out
 
@@ -82,12 +82,12 @@ def visit_routes(net: Network) -> dict[str, tuple[tuple[str, float], ...]]:
         for i, s in enumerate(wf.steps):
             feeds: dict[str, float] = {}
             if s.repeat > 0:
-                feeds[s.label] = s.repeat
+                feeds[s.buffer] = s.repeat
             for j, p in wf.successors(i):
                 t = wf.steps[j]
                 share = 1.0 / len(t.after) if wf.kind == "dag" else 1.0
-                feeds[t.label] = feeds.get(t.label, 0.0) + (1 - s.repeat) * p * share
-            out[s.label] = tuple((k, q) for k, q in feeds.items() if q > 0)
+                feeds[t.buffer] = feeds.get(t.buffer, 0.0) + (1 - s.repeat) * p * share
+            out[s.buffer] = tuple((k, q) for k, q in feeds.items() if q > 0)
     return out
 
 
@@ -114,4 +114,7 @@ def engine_cycles(net: Network) -> list[list[str]]:
     """Cycles through two or more stations (a repeat, or consecutive visits to one station, is not one)."""
     g = engine_graph(net)
     g.remove_edges_from([(a, b) for a, b in g.edges if a == b])
-    return sorted(nx.simple_cycles(g), key=len)[:10]
+    # each cycle from its smallest name, then by length and name: the same on every run (networkx's
+    # order follows set iteration, which changes with the interpreter's hash seed)
+    cycles = [c[c.index(min(c)):] + c[:c.index(min(c))] for c in nx.simple_cycles(g)]
+    return sorted(cycles, key=lambda c: (len(c), c))[:10]

@@ -76,8 +76,8 @@ def rybko_stolyar(net: Network) -> VirtualStation | None:
     rho_v = ca.rate * a2.mean_tokens / c2 + cb.rate * b2.mean_tokens / c1
     rho1 = (ca.rate * a1.mean_tokens + cb.rate * b2.mean_tokens) / c1
     rho2 = (cb.rate * b1.mean_tokens + ca.rate * a2.mean_tokens) / c2
-    p1 = _priority(net, st1, b2.label, a1.label)      # station 1: exit B2 vs entering A1
-    p2 = _priority(net, st2, a2.label, b1.label)
+    p1 = _priority(net, st1, b2.buffer, a1.buffer)      # station 1: exit B2 vs entering A1
+    p2 = _priority(net, st2, a2.buffer, b1.buffer)
     prio = "exit" if p1 == p2 == "first" else ("entry" if p1 == p2 == "second" else "other")
     scale = 1.0 / max(rho_v, rho1, rho2)
     if prio == "exit":
@@ -87,8 +87,9 @@ def rybko_stolyar(net: Network) -> VirtualStation | None:
                                                                  max(rho1, rho2) < 1 else "unstable")))
     elif prio == "entry":
         verdict = (f"priority to the entering visits ({a1.label}, {b1.label}): no virtual station; "
-                   + ("stable (fluid model), as every rho_k < 1" if max(rho1, rho2) < 1 else "unstable: some rho_k >= 1"))
+                   + ("stable (fluid model), as every rho_k < 1" if max(rho1, rho2) < 1
+                      else "unstable: some rho_k >= 1"))
     else:
         verdict = (f"not a strict priority between entering and exiting visits at both stations; under the "
                    f"exit priority rho_v would be {rho_v:.4f}")
-    return VirtualStation((st1, st2), (a2.label, b2.label), (a1.label, b1.label), rho_v, scale, prio, verdict)
+    return VirtualStation((st1, st2), (a2.buffer, b2.buffer), (a1.buffer, b1.buffer), rho_v, scale, prio, verdict)

@@ -42,6 +42,12 @@ class Step:
     next: tuple[tuple[str, float], ...] = ()
     repeat: float = 0.0
 
+    @property
+    def buffer(self) -> str:
+        """The label of a step in a network (every job class sets the missing ones, see ``with_labels``)."""
+        assert self.label is not None, f"step {self.name!r} has no label yet"
+        return self.label
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "after", tuple(self.after))
         nxt = self.next.items() if isinstance(self.next, dict) else self.next
@@ -137,7 +143,7 @@ class Workflow:
 
     # -- constructors -------------------------------------------------------------------------
     @classmethod
-    def chain(cls, *items: Step | Parallel) -> "Workflow":
+    def chain(cls, *items: Step | Parallel) -> Workflow:
         """Items one after another; a :class:`Parallel` item is a fork-join stage."""
         if len(items) == 1 and isinstance(items[0], (list, tuple)):
             items = tuple(items[0])
@@ -161,13 +167,13 @@ class Workflow:
         return cls(tuple(steps), entry, "dag")
 
     @classmethod
-    def dag(cls, steps) -> "Workflow":
+    def dag(cls, steps) -> Workflow:
         """Steps with ``after`` dependencies; the job starts with every step that has none."""
         steps = tuple(steps)
         return cls(steps, tuple(s.name for s in steps if not s.after), "dag")
 
     @classmethod
-    def routing(cls, start: str, steps) -> "Workflow":
+    def routing(cls, start: str, steps) -> Workflow:
         """Markov routing from ``start``: after a step, go to ``next`` targets with their
         probabilities (leave with the rest)."""
         return cls(tuple(steps), (start,), "routing")
@@ -230,7 +236,7 @@ class Workflow:
                              "'next' probabilities of a step in the loop add up to less than 1")
         return np.linalg.solve(np.eye(n) - p.T, e)
 
-    def with_labels(self, class_name: str) -> "Workflow":
+    def with_labels(self, class_name: str) -> Workflow:
         """The same workflow with every missing label set to ``<class>.<step>``."""
         steps = tuple(s if s.label else replace(s, label=f"{class_name}.{s.name}") for s in self.steps)
         return Workflow(steps, self.entry, self.kind)

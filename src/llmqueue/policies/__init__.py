@@ -1,10 +1,23 @@
 """Scheduling policies: pure functions from an engine view to a batch plan."""
 
+from typing import TYPE_CHECKING, Any
+
 from .base import Policy, fill_chunks, fill_decodes, fill_whole_prefills
 from .priority import ClassPriority
 from .real_systems import FasterTransformer, Orca, SarathiServe, VanillaVLLM
 from .registry import MEMORY_POLICIES, POLICIES, make_policy, policy_names
-from .work_conservation import check_work_conserving, is_work_conserving_plan
+
+if TYPE_CHECKING:
+    from .work_conservation import check_work_conserving, is_work_conserving_plan
+
+
+def __getattr__(name: str) -> Any:
+    # the work-conservation checker needs hypothesis: imported on first use, not with the package
+    if name in ("check_work_conserving", "is_work_conserving_plan"):
+        from . import work_conservation
+        return getattr(work_conservation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Policy", "fill_chunks", "fill_decodes", "fill_whole_prefills", "ClassPriority",

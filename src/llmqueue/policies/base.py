@@ -7,8 +7,8 @@ Policies are frozen dataclasses so that their parameters (token budget, k_max) t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..engine.plan import BatchPlan
 from ..engine.state import EngineView, RequestState

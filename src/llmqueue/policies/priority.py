@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..engine.plan import BatchPlan
-from ..engine.state import EngineView
+from ..engine.state import EngineView, RequestState
 from .base import Policy
 
 
@@ -31,17 +31,23 @@ class ClassPriority(Policy):
             raise ValueError("ClassPriority needs an inner policy")
 
     @property
+    def base(self) -> Policy:
+        """The inner policy (never None after construction)."""
+        assert self.inner is not None
+        return self.inner
+
+    @property
     def work_conserving(self) -> bool:  # type: ignore[override]
-        return self.inner.work_conserving
+        return self.base.work_conserving
 
     @property
     def whole_prefill(self) -> bool:  # type: ignore[override]
-        return self.inner.whole_prefill
+        return self.base.whole_prefill
 
     def __call__(self, view: EngineView) -> BatchPlan:
         rank = {c: i for i, c in enumerate(self.class_order)}
         last = len(rank)
-        groups: dict[int, list] = {}
+        groups: dict[int, list[RequestState]] = {}
         for s in view.requests:
             groups.setdefault(rank.get(s.job_class, last), []).append(s)
         budget, slots = self.token_budget, self.slots
@@ -50,7 +56,7 @@ class ClassPriority(Policy):
         for key in sorted(groups):
             if budget <= 0 or slots <= 0:
                 break
-            inner = dataclasses.replace(self.inner, token_budget=budget,
+            inner = dataclasses.replace(self.base, token_budget=budget,
                                         max_batch_size=None if slots >= 1 << 62 else slots)
             plan = inner(EngineView(view.now, groups[key], view.free_kv_tokens))
             prefill.extend(plan.prefill)
@@ -60,4 +66,4 @@ class ClassPriority(Policy):
         return BatchPlan(prefill=tuple(prefill), decode=tuple(decode))
 
     def describe(self) -> str:
-        return f"strict class priority {list(self.class_order)} over {self.inner.describe()}"
+        return f"strict class priority {list(self.class_order)} over {self.base.describe()}"

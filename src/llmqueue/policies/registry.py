@@ -27,8 +27,8 @@ def make_policy(name: str, token_budget: int, max_batch_size: int | None = None)
     key = name.lower()
     if key in MEMORY_POLICIES:
         from ..memory.policies import VLLMV1, ThresholdAdmission
-        cls = VLLMV1 if key == "vllm-v1" else ThresholdAdmission
-        return cls(token_budget=token_budget, max_batch_size=max_batch_size)
+        memory_cls: type[Policy] = VLLMV1 if key == "vllm-v1" else ThresholdAdmission
+        return memory_cls(token_budget=token_budget, max_batch_size=max_batch_size)
     try:
         cls = POLICIES[key]
     except KeyError:

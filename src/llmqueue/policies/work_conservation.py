@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from ..engine.plan import BatchPlan, PlanError, validate_plan
+from ..engine.plan import BatchPlan, validate_plan
 from ..engine.request import Request
 from ..engine.state import EngineView, RequestState
+from ..errors import PlanError
 from .base import Policy
 
 
@@ -53,10 +54,10 @@ class Counterexample:
         return "\n".join(lines)
 
 
-def _state_strategy(max_tokens: int, max_requests: int):
+def _state_strategy(max_tokens: int, max_requests: int) -> st.SearchStrategy[EngineView]:
     one = st.tuples(st.integers(0, max_tokens), st.integers(0, max_tokens), st.booleans())
 
-    def build(rows):
+    def build(rows: list[tuple[int, int, bool]]) -> EngineView:
         states = []
         for i, (p, d, started) in enumerate(rows):
             if p + d == 0:

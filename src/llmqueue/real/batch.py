@@ -13,14 +13,13 @@ a batch reserves its tokens' cache slots.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from .kv_cache import PagedKVCache
-
 
 #: Most padded groups the decode tokens are split into (per layer, one attention call each).
 MAX_DECODE_GROUPS = 4
@@ -155,8 +154,8 @@ def build_batch(cache: PagedKVCache, decodes: Sequence[tuple[int, int]],
         context += p0 + n
         table = cache.block_table(rid)
         allowed = np.arange(len(table) * bs)[None, :] <= np.arange(p0, p0 + n)[:, None]
-        mask = torch.from_numpy(np.tile(allowed, (group, 1))).to(device)
-        out_chunks.append(Chunk(start, n, torch.tensor(table, dtype=torch.long, device=device), mask))
+        chunk_mask = torch.from_numpy(np.tile(allowed, (group, 1))).to(device)
+        out_chunks.append(Chunk(start, n, torch.tensor(table, dtype=torch.long, device=device), chunk_mask))
         if sample_last:
             sample.append(start + n - 1)
         start += n

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis.metrics import request_latencies
 from ..engine.batch_time import BatchTimeModel
+from ..sim.metrics import request_latencies
 
 HEADLINE = ("token_throughput", "output_throughput", "request_throughput", "busy_fraction",
             "mean_batch_tokens", "mean_ttft_ms", "p50_ttft_ms", "p99_ttft_ms", "mean_e2el_ms",
@@ -122,7 +122,7 @@ def plot_comparison(a: Run, b: Run, out: Path, model: BatchTimeModel | None = No
     pred = predicted_times(model, b) if model is not None else None
     it = b.iterations
     measured = (it["end_time"] - it["start_time"]).to_numpy() * 1e3
-    if pred is not None:
+    if model is not None and pred is not None:
         panel.scatter(pred * 1e3, measured, s=4, alpha=0.4)
         hi = float(max(measured.max(), pred.max() * 1e3)) if len(measured) else 1.0
         panel.plot([0, hi], [0, hi], "k-", lw=1)

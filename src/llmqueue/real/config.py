@@ -9,7 +9,7 @@ The presets go from ``tiny`` (a fraction of a million parameters, for tests) to 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -90,7 +90,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_hf(cls, d: dict[str, Any], name: str = "checkpoint") -> "ModelConfig":
+    def from_hf(cls, d: dict[str, Any], name: str = "checkpoint") -> ModelConfig:
         """Read the Llama fields of a Hugging Face ``config.json``; refuse what we do not implement."""
         mt = d.get("model_type", "llama")
         if mt != "llama" or d.get("attention_bias") or d.get("mlp_bias"):

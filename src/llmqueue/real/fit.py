@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
-from ..engine.batch_time import (AffineBatchTime, BatchTimeModel, PiecewiseLinearBatchTime,
-                                 StaircaseBatchTime)
+from ..engine.batch_time import AffineBatchTime, BatchTimeModel, PiecewiseLinearBatchTime, StaircaseBatchTime
 
 FIT_NAMES = ("staircase", "piecewise_linear", "affine")
 
@@ -83,19 +82,20 @@ def fit_staircase(b: np.ndarray, t: np.ndarray, b0_grid=None) -> Fit:
     """c + a ceil(b / b0), b0 from powers of two up to the largest load (least relative error)."""
     if b0_grid is None:
         b0_grid = [2 ** k for k in range(0, int(np.log2(max(b.max(), 1))) + 1)]
-    best = None
+    best: Fit | None = None
     for b0 in b0_grid:
         X = np.column_stack([np.ones_like(t), np.ceil(b / b0)])
         c, a = _nnls(X, t)
         f = _score("staircase", {"c_ms": c * 1e3, "a_ms": a * 1e3, "b0": int(b0)}, X @ [c, a], t)
         if best is None or f.mean_rel_err < best.mean_rel_err:
             best = f
+    assert best is not None  # the grid is never empty
     return best
 
 
 def fit_piecewise_linear(b: np.ndarray, t: np.ndarray) -> Fit:
     """c + a max(0, b - b0), b0 over every measured load and 0 (least relative error)."""
-    best = None
+    best: Fit | None = None
     for b0 in sorted({0, *np.unique(b).astype(int).tolist()}):
         X = np.column_stack([np.ones_like(t), np.maximum(0, b - b0)])
         c, a = _nnls(X, t)
@@ -103,6 +103,7 @@ def fit_piecewise_linear(b: np.ndarray, t: np.ndarray) -> Fit:
         f = _score("piecewise_linear", {"c_ms": c * 1e3, "a_ms": a * 1e3, "b0": int(b0)}, X @ [c, a], t)
         if best is None or f.mean_rel_err < best.mean_rel_err:
             best = f
+    assert best is not None  # the grid is never empty
     return best
 
 

@@ -5,9 +5,10 @@ head_dim]``, ``slots = num_blocks * block_size``: head-major, so that gathering 
 blocks copies whole ``block_size x head_dim`` tiles and leaves each head's context contiguous for
 the attention matmuls (on the CPU that halves the cost of decode attention against a token-major
 layout). A request's tokens occupy the slots its block table lists, in order: token ``i`` is
-slot ``table[i // block_size] * block_size + i % block_size``. Blocks are handed out lowest id first and given back when a request leaves, so a
-run is reproducible. The paper's model has no memory limit, so by default the pool doubles when
-it runs out (a copy; rare); with ``growable=False`` running out raises :class:`KVCacheFull`.
+slot ``table[i // block_size] * block_size + i % block_size``. Blocks are handed out lowest id first
+and given back when a request leaves, so a run is reproducible. The paper's model has no memory
+limit, so by default the pool doubles when it runs out (a copy; rare); with ``growable=False``
+running out raises :class:`KVCacheFull`.
 """
 
 from __future__ import annotations

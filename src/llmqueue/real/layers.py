@@ -60,17 +60,19 @@ class Rotary(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.register_buffer("inv_freq", inverse_frequencies(cfg), persistent=False)
-        self._cos = self._sin = None
+        self._cos: torch.Tensor | None = None
+        self._sin: torch.Tensor | None = None
         self._length = 0
 
     def _table(self, n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cos is None or n > self._length or self._cos.device != device or self._cos.dtype != dtype:
             length = max(n, 2 * self._length, 256)
             pos = torch.arange(length, device=device, dtype=torch.float32)
-            freqs = torch.outer(pos, self.inv_freq.to(device))
+            freqs = torch.outer(pos, self.get_buffer("inv_freq").to(device))
             emb = torch.cat([freqs, freqs], dim=-1)
             self._cos, self._sin = emb.cos().to(dtype), emb.sin().to(dtype)
             self._length = length
+        assert self._cos is not None and self._sin is not None
         return self._cos, self._sin
 
     def tables(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +82,8 @@ class Rotary(nn.Module):
         return cos[positions], sin[positions]
 
     @staticmethod
-    def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def apply(  # type: ignore[override]  # rotary's apply, not nn.Module.apply
+            x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         """Rotate ``x`` of shape ``[tokens, heads..., head_dim]`` by per-token cos/sin."""
         shape = (cos.shape[0],) + (1,) * (x.dim() - 2) + (cos.shape[1],)
         cos, sin = cos.view(shape), sin.view(shape)

@@ -9,6 +9,7 @@ without renaming and our weights can be copied into transformers for a cross-che
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -64,7 +65,7 @@ class Llama(nn.Module):
         m = self.model
         x = m.embed_tokens(batch.input_ids)
         cos, sin = m.rotary.tables(batch.positions, x.dtype)
-        for i, layer in enumerate(m.layers):
+        for i, layer in enumerate(cast("list[DecoderLayer]", m.layers)):
             x = x + layer.self_attn(layer.input_layernorm(x), cos, sin, batch, k_cache[i], v_cache[i],
                                      block_size, self.workspace)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
@@ -76,7 +77,7 @@ class Llama(nn.Module):
         m = self.model
         x = m.embed_tokens(token_ids)
         cos, sin = m.rotary.tables(torch.arange(len(token_ids), device=x.device), x.dtype)
-        for layer in m.layers:
+        for layer in cast("list[DecoderLayer]", m.layers):
             x = x + layer.self_attn.dense(layer.input_layernorm(x), cos, sin)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         return self.lm_head(m.norm(x)).float()

@@ -9,7 +9,8 @@ kept in admission (FCFS) order, which is the order policies see.
 from __future__ import annotations
 
 from array import array
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.plan import BatchPlan, validate_plan
@@ -53,7 +54,7 @@ class IterationLog:
                "backlog_tokens", "num_in_system")
 
     def __init__(self, keep_plans: bool = False) -> None:
-        self.columns = {c: array("d" if c.endswith("time") else "q") for c in self.COLUMNS}
+        self.columns: dict[str, array[Any]] = {c: array("d" if c.endswith("time") else "q") for c in self.COLUMNS}
         self.plans: list[BatchPlan] | None = [] if keep_plans else None
 
     def add(self, start: float, end: float, plan: BatchPlan, backlog: int, in_system: int) -> None:

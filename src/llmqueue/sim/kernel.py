@@ -9,7 +9,7 @@ sees every arrival at that instant).
 from __future__ import annotations
 
 import heapq
-from typing import Callable
+from collections.abc import Callable
 
 #: Priorities of events that share a time stamp (smaller runs first).
 ITERATION_END, ARRIVAL, DECIDE = 0, 1, 2

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..analysis.batches import compositions_table
+from .batches import compositions_table
 from .engine import IterationLog, RequestLog
 from .simulate import SimResult
 

@@ -7,8 +7,8 @@ returns a :class:`SimResult` with per-request and per-iteration tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ class SimResult:
     labels: dict[int, str] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        from ..analysis.metrics import summarize
+        from .metrics import summarize
         return summarize(self)
 
 
@@ -86,12 +86,11 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
                              record_composition=record_composition)
     kernel = Kernel()
     rlog, ilog = RequestLog(), IterationLog(keep_plans=record_composition)
-    engine = SimEngine(kernel, policy, batch_time, request_log=rlog, iteration_log=ilog,
-                       validate=validate)
+    sim = SimEngine(kernel, policy, batch_time, request_log=rlog, iteration_log=ilog, validate=validate)
     labels: dict[int, str] = {}
-    _Feeder(kernel, engine, iter(requests), labels)
+    _Feeder(kernel, sim, iter(requests), labels)
     kernel.run(until=horizon)
-    engine.flush_unfinished()
+    sim.flush_unfinished()
     if ilog.plans is not None and len(ilog.plans) > len(ilog.columns["start_time"]):
         ilog.plans = ilog.plans[: len(ilog.columns["start_time"])]
     req_df = pd.DataFrame(rlog.rows, columns=list(RequestLog.COLUMNS))
@@ -105,7 +104,7 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
         if ilog.plans is not None:
             ilog.plans = ilog.plans[:-1]
     return SimResult(
-        requests=req_df, iterations=it_df, itl=np.frombuffer(engine.itl, dtype=np.float64).copy(),
-        end_time=kernel.now, tokens_arrived=engine.tokens_arrived,
-        tokens_processed=engine.tokens_processed, tokens_left=engine.backlog_tokens,
+        requests=req_df, iterations=it_df, itl=np.frombuffer(sim.itl, dtype=np.float64).copy(),
+        end_time=kernel.now, tokens_arrived=sim.tokens_arrived,
+        tokens_processed=sim.tokens_processed, tokens_left=sim.backlog_tokens,
         policy=policy, batch_time=batch_time, compositions=ilog.plans, labels=labels)

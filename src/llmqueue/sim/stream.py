@@ -11,8 +11,8 @@ still holds the whole run in memory and writes the same files at the end.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

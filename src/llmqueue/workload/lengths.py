@@ -152,7 +152,7 @@ class LogNormal(LengthDistribution):
         return np.clip(x, self.min, self.max if self.max is not None else 2.0**62).astype(np.int64)
 
     @cached_property
-    def mean(self) -> float:
+    def mean(self) -> float:  # type: ignore[override]  # computed, read-only here
         lo, hi, mu, s = self.min, self.max, self.mu, self.sigma
         if s == 0:
             return float(np.clip(np.rint(self.underlying_mean), lo, hi if hi is not None else np.inf))
@@ -213,7 +213,7 @@ class Empirical(LengthDistribution):
         return rng.choice(self._values, size=n, p=self._probs)
 
     @property
-    def mean(self) -> float:
+    def mean(self) -> float:  # type: ignore[override]  # computed, read-only here
         if self._probs is None:
             return float(np.mean(self._values))
         return float(np.dot(self._values, self._probs))

@@ -149,10 +149,11 @@ def read_trace(path: str | os.PathLike[str]) -> list[Request]:
         prefix_id = (row[pid_col] or None) if pid_col is not None else None
         prefix_tokens = 0
         if ptok_col is not None and row[ptok_col]:
-            prefix_tokens = _count(row[ptok_col])
-            if prefix_tokens is None or prefix_tokens > counts[0]:
+            given = _count(row[ptok_col])
+            if given is None or given > counts[0]:
                 raise fail(line, ptok_col, f"expected an integer from 0 to prompt_tokens ({counts[0]}), "
                            f"got {row[ptok_col]!r}")
+            prefix_tokens = given
             if prefix_tokens and prefix_id is None:
                 raise fail(line, ptok_col, "prefix_tokens > 0 needs a prefix_id")
         requests.append(Request(len(requests), t, counts[0], counts[1], job_class, label, prefix_id, prefix_tokens))
@@ -183,7 +184,7 @@ def write_trace(path: str | os.PathLike[str], requests: Iterable[Request]) -> No
                 raise ValueError(f"write_trace: request {r.request_id} has an empty class or label (or prefix_id), "
                                  "which would read back as default/None; use a non-empty string or None")
             last = r.arrival_time
-            row = (repr(float(r.arrival_time)), r.prompt_tokens, r.decode_tokens, r.job_class,
+            row: tuple[object, ...] = (repr(float(r.arrival_time)), r.prompt_tokens, r.decode_tokens, r.job_class,
                    "" if r.label is None else r.label)
             if prefixed:
                 row += ("" if r.prefix_id is None else r.prefix_id, r.prefix_tokens)

@@ -131,13 +131,14 @@ class Workload:
             yield Request(i, 0.0, r[0], r[1], self.job_class, r[2])
         rid = len(self.initial)
         if self.trace is not None:
-            for r in self._replayed:
-                yield Request(rid, r.arrival_time, r.prompt_tokens, r.decode_tokens, r.job_class, r.label,
-                              r.prefix_id, r.prefix_tokens)
+            for q in self._replayed:
+                yield Request(rid, q.arrival_time, q.prompt_tokens, q.decode_tokens, q.job_class, q.label,
+                              q.prefix_id, q.prefix_tokens)
                 rid += 1
             return
         if self.arrival is None:
             return
+        assert self.prompt_tokens is not None and self.decode_tokens is not None  # checked on construction
         rng_t, rng_p, rng_d, rng_g = child_generators(seed, 4)
         stream = zip(self.arrival.times(rng_t), _lengths(self.prompt_tokens, rng_p),
                      _lengths(self.decode_tokens, rng_d))
@@ -146,7 +147,7 @@ class Workload:
         for t, p, d in islice(stream, self.num_requests):
             if self.duration_s is not None and t > self.duration_s:
                 return
-            if groups is None:
+            if groups is None or pre is None:
                 yield Request(rid, t, p, d, self.job_class)
             else:
                 yield Request(rid, t, p, d, self.job_class, None, f"p{next(groups)}", min(pre.tokens, p))
@@ -155,6 +156,7 @@ class Workload:
     @cached_property
     def _replayed(self) -> tuple[Request, ...]:
         """The part of the trace that is replayed (num_requests and duration_s applied)."""
+        assert self.trace is not None
         trace = self.trace[: self.num_requests] if self.num_requests is not None else self.trace
         if self.duration_s is not None:
             trace = tuple(r for r in trace if r.arrival_time <= self.duration_s)
@@ -197,7 +199,7 @@ class Workload:
         sizes = [r[0] for r in self.initial]
         if self.trace is not None:
             sizes += [r.prompt_tokens for r in self._replayed]
-        elif self.arrival is not None:
+        elif self.arrival is not None and self.prompt_tokens is not None:
             if self.prompt_tokens.max_value is None:
                 return None
             sizes.append(self.prompt_tokens.max_value)

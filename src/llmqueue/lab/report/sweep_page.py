@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ...errors import ReportError
 from ..plots import label
 from ..spec import saved_spec
 from . import html as h
@@ -80,6 +81,8 @@ def _grid_sentences(summary: pd.DataFrame) -> list[str]:
 
 def build(folder: Path) -> tuple[str, list[str]]:
     spec = saved_spec(folder)
+    if spec is None:
+        raise ReportError(f"{folder}: no sweep.json, not a sweep folder")
     summary = pd.read_parquet(folder / "summary.parquet")
     points = pd.read_parquet(folder / "points.parquet")
     name = spec.payload.get("name") or spec.scenario

@@ -12,7 +12,8 @@ from pathlib import Path
 
 EXPERIMENTS = {
     "fig8": ("fig8", "the batch sequences of the four policies on the paper's Fig. 8 example"),
-    "stability-contrast": ("contrast", "number in system of the four policies, Fig. 1 workload, 14 req/s and 0.85 lambda*"),
+    "stability-contrast": ("contrast",
+                           "number in system of the four policies, Fig. 1 workload, 14 req/s and 0.85 lambda*"),
     "theorem2": ("theorem2", "backlog at 0.9 / 1.1 lambda* and the growth rate against the fluid line"),
     "vertex-c": ("vertex_c", "the five configurations at vertex C and the k_max stability region"),
     "token-budget": ("token_budget", "throughput and TTFT/TBT percentiles against the token budget"),

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import build_scenario
 from ..plots import PAPER_ORDER, color, figure, label, save
 from ..reference import reference
-from ..config import build_scenario
 from .common import engine, pmap, scenario_args, trajectory, write_result
 
 RATE_CRITICAL = 14.0

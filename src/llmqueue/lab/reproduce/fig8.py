@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from matplotlib.patches import Patch, Rectangle
 
-from ...analysis.batches import format_plan
 from ...sim import simulate
+from ...sim.batches import format_plan
 from ..config import build_scenario
 from ..plots import figure, label, save
 from .common import engine, scenario_args, write_result
@@ -38,6 +39,7 @@ def _batches(policy: str, budget: int):
     arrivals = [(res.labels[r], float(t)) for r, t in zip(res.requests["request_id"], res.requests["arrival_time"])
                 if t > 0]
     out = []
+    assert res.compositions is not None  # recorded: record_composition=True
     for plan, start, end in zip(res.compositions, it["start_time"], it["end_time"]):
         cells = sorted([(res.labels[r], "p", n) for r, n in plan.prefill] +
                        [(res.labels[r], "d", 1) for r in plan.decode])
@@ -76,7 +78,7 @@ def _draw(ax, batches, budget: int, title: str, arrivals) -> None:
 def run(out: Path, fast: bool = False) -> dict:
     t0 = time.monotonic()
     fig, axes = figure(4, 1, w=8.0, h=2.1)
-    numbers = {}
+    numbers: dict[str, dict[str, Any]] = {}
     matches = []
     for ax, (policy, budget, paper) in zip(axes[:, 0], PAPER):
         batches, arrivals = _batches(policy, budget)
@@ -93,8 +95,9 @@ def run(out: Path, fast: bool = False) -> dict:
     axes[0, 0].legend(handles=handles, ncol=6, fontsize=8, loc="upper right")
     figs = [save(fig, out / "fig8_batches.png")]
     n_ok = sum(matches)
+    differing = ", ".join(p for (p, _, _), m in zip(PAPER, matches) if not m)
     findings = [f"{n_ok} of 4 policies reproduce the paper's Fig. 8 batch sequences exactly"
-                + ("." if n_ok == 4 else f"; differing: {', '.join(p for (p, _, _), m in zip(PAPER, matches) if not m)}."),
+                + ("." if n_ok == 4 else f"; differing: {differing}."),
                 "Batches needed to finish all five requests: "
                 + ", ".join(f"{label(p)} {len(numbers[p]['batches'])}" for p, _, _ in PAPER) + "."]
     return write_result(out, "fig8", findings, numbers, figs, time.monotonic() - t0)

@@ -81,7 +81,8 @@ def run(out: Path, fast: bool = False) -> dict:
         r = by.get(f)
         if r is not None:
             findings.append(f"At {f} lambda* Sarathi-Serve is {r['verdict']}: {r['slope']:+.1f} tokens/s "
-                            f"(95% CI [{r['slope_lo']:+.1f}, {r['slope_hi']:+.1f}]), fluid line {r['fluid_line']:+.1f}.")
+                            f"(95% CI [{r['slope_lo']:+.1f}, {r['slope_hi']:+.1f}]), "
+                            f"fluid line {r['fluid_line']:+.1f}.")
     findings.append(f"The fluid line lies inside the 95% interval at {inside} of {len(rows)} rates from "
                     f"{min(x):g} to {max(x):g} lambda*.")
     return write_result(out, "theorem2", findings, numbers, figs, time.monotonic() - t0)

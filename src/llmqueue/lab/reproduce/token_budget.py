@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def run(out: Path, fast: bool = False) -> dict:
     grid = spec.grid_points(refs)
     order = sorted(range(len(grid)), key=lambda i: grid[i]["rate_rel"], reverse=True)  # slow ones first
     done = pmap(run_point, [(spec.payload, spec.base, grid[i]) for i in order])
-    rows = [None] * len(grid)
+    rows: list[Any] = [None] * len(grid)
     for i, r in zip(order, done):
         rows[i] = r
     b = np.array(budgets, dtype=float)

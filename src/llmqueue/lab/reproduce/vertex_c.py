@@ -40,6 +40,7 @@ def run(out: Path, fast: bool = False) -> dict:
     t0 = time.monotonic()
     payload, base = scenario_args("vertex-c")
     sc = build_scenario(payload, base)
+    assert sc.workload.arrival is not None  # the vertex-c scenario generates arrivals
     rate = sc.workload.arrival.rate
     bt = sc.build_batch_time()
     horizon = 120.0 if fast else 300.0

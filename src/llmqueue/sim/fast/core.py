@@ -51,6 +51,9 @@ class EpochBuffer:
     """
 
     NAMES = ("end", "x", "s", "ic")
+    x: array[int]
+    s: array[int]
+    ic: array[int]
 
     def __init__(self) -> None:
         self.end = array("d")
@@ -227,9 +230,9 @@ def run_epoch(S: CoreState, F: RequestFeed, P: PolicySpec, out: EpochBuffer, max
                     kl = kp
             if kl > 1:
                 dt = T[tok]
-                lim = (ta if ta < horizon else horizon) - now
-                if lim < INF:
-                    est = int(lim / dt) + 2
+                span = (ta if ta < horizon else horizon) - now
+                if span < INF:
+                    est = int(span / dt) + 2
                     if est < kl:
                         kl = est
                 if s:                                   # up to the next step at which decoders leave

@@ -25,9 +25,9 @@ core's loops need no bounds checks.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from itertools import islice
 from operator import attrgetter
-from typing import Iterable
 
 import numpy as np
 

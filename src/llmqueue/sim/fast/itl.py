@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...analysis.metrics import PERCENTILES
+from ..metrics import PERCENTILES
 
 
 class ItlHistogram:
@@ -87,7 +87,7 @@ def weighted_percentiles(values: np.ndarray, counts: np.ndarray, qs) -> list[flo
 
 
 def itl_stats(hist: ItlHistogram) -> dict[str, float | None]:
-    """mean/p50/p90/p99 of the gaps in ms, named like ``analysis.metrics.latency_stats('itl')``."""
+    """mean/p50/p90/p99 of the gaps in ms, named like ``sim.metrics.latency_stats('itl')``."""
     v, c = hist.values_counts()
     out: dict[str, float | None] = {}
     n = int(c.sum())

@@ -2,7 +2,7 @@
 
 It holds what the summary needs (totals, per-request latencies, the ITL multiset, the backlog
 at the chosen resolution) and the paths of the files; :meth:`StreamedResult.summary` returns
-the same keys as :func:`llmqueue.analysis.metrics.summarize` does for an in-memory run.
+the same keys as :func:`llmqueue.sim.metrics.summarize` does for an in-memory run.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...analysis.metrics import latency_stats
 from ...engine.batch_time import BatchTimeModel
 from ...policies.base import Policy
+from ..metrics import latency_stats
 from .itl import ItlHistogram, itl_stats
 
 
@@ -68,7 +68,7 @@ class StreamedResult:
         return _read(self.iterations_path)
 
     def summary(self) -> dict:
-        """The metrics of ``analysis.metrics.summarize``, from the streamed aggregates."""
+        """The metrics of ``sim.metrics.summarize``, from the streamed aggregates."""
         span = self.end_time
         it = self.num_iterations
         s: dict = {

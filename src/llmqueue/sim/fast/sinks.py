@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,7 +120,7 @@ class _TableWriter:
 
     def __init__(self, path: Path, fmt: str, na_rep: str = "") -> None:
         self.path, self.fmt, self.na_rep = path, fmt, na_rep
-        self._pq = None
+        self._pq: Any = None
         self._header = True
 
     def write(self, cols: dict[str, np.ndarray], columns: list[str]) -> None:
@@ -158,7 +159,7 @@ class DiskSink:
         self.requests_path = self.out_dir / f"requests.{fmt}"
         self.iterations_path = self.out_dir / f"iterations.{fmt}" if write_iterations else None
         self._req = _TableWriter(self.requests_path, fmt)
-        self._it = _TableWriter(self.iterations_path, fmt) if write_iterations else None
+        self._it = _TableWriter(self.iterations_path, fmt) if self.iterations_path is not None else None
         self.backlog = BacklogSeries(backlog_resolution_s)
         self.totals = RunTotals()
         self.num_requests = 0

@@ -9,12 +9,12 @@ vLLM's names (``mean_ttft_ms``, ``p99_ttft_ms`` ...); everything else is in seco
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..sim.simulate import SimResult
+    import pandas as pd
 
 PERCENTILES = (50, 90, 99)
 
@@ -47,7 +47,31 @@ def request_latencies(requests) -> dict[str, np.ndarray]:
     return {"ttft": first - arr, "e2el": comp - arr, "tpot": tpot}
 
 
-def summarize(res: "SimResult") -> dict:
+class RunRecords(Protocol):
+    """What :func:`summarize` reads of a run (a :class:`~llmqueue.sim.simulate.SimResult`): named
+    structurally, so that the metrics do not import the result type that calls them."""
+
+    @property
+    def requests(self) -> pd.DataFrame: ...
+    @property
+    def iterations(self) -> pd.DataFrame: ...
+    @property
+    def itl(self) -> np.ndarray: ...
+    @property
+    def end_time(self) -> float: ...
+    @property
+    def tokens_arrived(self) -> int: ...
+    @property
+    def tokens_processed(self) -> int: ...
+    @property
+    def tokens_left(self) -> int: ...
+    @property
+    def policy(self) -> Any: ...
+    @property
+    def batch_time(self) -> Any: ...
+
+
+def summarize(res: RunRecords) -> dict:
     """The metrics written to summary.json."""
     req, it = res.requests, res.iterations
     span = res.end_time

@@ -3,7 +3,7 @@ token of D, "Dp29" a 29-token prefill chunk), and as a tidy table."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

@@ -1,44 +1,35 @@
 """``llmqueue serve-bench``, ``llmqueue profile`` and ``llmqueue compare``: the real engine's commands.
 
-This module imports without torch (cli.py registers it unconditionally); each command that needs
+This module imports without torch (the app registers it unconditionally); each command that needs
 torch imports it when it runs and, if it is missing, says how to install it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from . import TORCH_HINT
-
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+from . import options as opt
+from .output import console, fail, print_json, print_summary
 
 
 def _torch_or_fail() -> None:
+    from ..real import TORCH_HINT
     try:
         import torch  # noqa: F401
     except ModuleNotFoundError:
-        _fail(TORCH_HINT)
+        fail(TORCH_HINT)
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
     try:
         vals = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        _fail(f"{what} must be comma-separated integers, got {text!r}")
+        fail(f"{what} must be comma-separated integers, got {text!r}")
     if not vals:
-        _fail(f"{what} is empty")
+        fail(f"{what} is empty")
     return vals
 
 
@@ -46,7 +37,8 @@ _model_opt = typer.Option("small", "--model", help="Model preset (tiny, small, b
                           "local Llama checkpoint folder (config.json + *.safetensors).")
 _weights_seed = typer.Option(0, "--weights-seed", help="Seed of the random weights (presets).")
 _device_opt = typer.Option("auto", "--device", help="auto (cuda if torch sees a GPU, else cpu), cpu, cuda, cuda:N.")
-_dtype_opt = typer.Option("auto", "--dtype", help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16.")
+_dtype_opt = typer.Option("auto", "--dtype",
+                          help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16.")
 _threads_opt = typer.Option(None, "--threads", help="CPU threads for torch. Default: the profile's, else 1 "
                             "(one thread keeps timings steady on a shared machine).")
 _block_opt = typer.Option(16, "--block-size", help="KV-cache block size in tokens.")
@@ -55,7 +47,7 @@ _pdir_opt = typer.Option(None, "--profiles-dir", help="Where profiles are stored
 
 
 def _setup_torch(device: str, dtype: str, threads: Optional[int]):
-    from .device import resolve_device, resolve_dtype, set_threads
+    from ..real.device import resolve_device, resolve_dtype, set_threads
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     n = set_threads(threads if threads is not None else (1 if dev.type == "cpu" else None))
@@ -85,62 +77,74 @@ def serve_bench(
 ) -> None:
     """Run a scenario's workload online: on the real PyTorch engine at wall-clock arrival times
     (--engine real), or in the simulator (--engine sim); same output files."""
-    from ..cli import _load, _overrides, _print_summary
-    from ..config import ScenarioError, check_runnable
-    from ..sim.engine import EngineStalled
-    from ..sim.output import write_run
-    from ..workload import TraceError
-    from .profiles import ProfileError, load_profile, read_profile
+    from ..analysis import workload_capacity
+    from ..config import check_runnable, load_scenario
+    from ..real.profiles import load_profile, read_profile
 
     if engine not in ("real", "sim"):
-        _fail(f"--engine must be real or sim, got {engine!r}")
-    ov = _overrides(policy, token_budget, max_batch_size, request_rate, None, num_requests,
-                    duration, seed, trace)
+        fail(f"--engine must be real or sim, got {engine!r}")
+    ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, None, num_requests, duration, seed, trace)
     ov["simulation.horizon_s"] = horizon
-    sc = _load(scenario, ov)
+    sc = load_scenario(scenario, ov)
+    if engine == "real" and sc.engine.memory is not None:
+        fail("engine.memory: the real engine does not take a KV memory model yet (its paged cache has a fixed "
+             "number of blocks); run it with --engine sim, or remove engine.memory")
     prof_threads = None
-    try:
-        wl = sc.build_workload()
-        check_runnable(sc, wl)
-        pol = sc.build_policy()
-        if profile is not None:
-            prof_threads = read_profile(profile, profiles_dir).get("threads")
-            bt = load_profile(profile, fit, profiles_dir)
-            spec = _profile_spec(profile, fit, profiles_dir)
-            sc = sc.model_copy(update={"engine": sc.engine.model_copy(update={"batch_time": spec})})
-        else:
-            bt = sc.build_batch_time()
-        # the theory needs the batch time of the engine that runs: a profile for the real engine
-        measured = profile is not None or sc.engine.batch_time.model == "profile"
-        cap = _capacity_for(pol, bt, wl) if engine == "sim" or measured else None
-        extra = {"scenario": sc.model_dump(mode="json"), "engine": engine,
-                 "capacity": cap.to_dict() if cap is not None else None}
-        if engine == "sim":
-            from ..sim.simulate import simulate
-            res = simulate(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s)
-        else:
-            _torch_or_fail()
-            res, info = _run_real(sc, pol, wl, model, weights_seed, device, dtype,
-                                  threads if threads is not None else prof_threads, block_size)
-            extra.update(info)
-    except (ScenarioError, TraceError, EngineStalled, ProfileError, ValueError, OSError,
-            ModuleNotFoundError) as e:
-        _fail(str(e))
-        return
+    wl = sc.build_workload()
+    check_runnable(sc, wl)
+    pol = sc.build_policy()
+    if profile is not None:
+        prof_threads = read_profile(profile, profiles_dir).get("threads")
+        bt = load_profile(profile, fit, profiles_dir)
+        spec = _profile_spec(profile, fit, profiles_dir)
+        sc = sc.model_copy(update={"engine": sc.engine.model_copy(update={"batch_time": spec})})
+    else:
+        bt = sc.build_batch_time()
+    # the theory needs the batch time of the engine that runs: a profile for the real engine
+    measured = profile is not None or sc.engine.batch_time.model == "profile"
+    cap = workload_capacity(pol, bt, wl) if engine == "sim" or measured else None
+    extra: dict[str, Any] = {"scenario": sc.model_dump(mode="json"), "engine": engine,
+                             "capacity": cap.to_dict() if cap is not None else None}
+    if engine == "sim":
+        res = _simulate(sc, pol, bt, wl)
+    else:
+        _torch_or_fail()
+        res, info = _run_real(sc, pol, wl, model, weights_seed, device, dtype,
+                              threads if threads is not None else prof_threads, block_size)
+        extra.update(info)
     s = res.summary()
     if out is not None:
-        write_run(res, out, extra=extra)
+        _writer(sc)(res, out, extra=extra)
         if engine == "real":
             res.details.to_csv(out / "iterations_real.csv", index=False)
-    _print_summary(sc, s, cap)
+    print_summary(s, cap)
     if engine == "real":
         d = res.details
         console.print(f"engine: {extra['model']} on {extra['device']}; mean forward pass "
                       f"{d['forward_s'].mean() * 1e3:.3g} ms, mean scheduling {d['schedule_s'].mean() * 1e3:.3g} ms"
-                      if len(d) else f"engine: {extra['model']} on {extra['device']}", highlight=False)
+                      if len(d) else f"engine: {extra['model']} on {extra['device']}", highlight=False, markup=False)
     if out is not None:
         console.print(f"wrote {out}/requests.csv, iterations.csv, summary.json"
-                      + (", iterations_real.csv" if engine == "real" else ""), highlight=False)
+                      + (", iterations_real.csv" if engine == "real" else ""), highlight=False, markup=False)
+
+
+def _simulate(sc: Any, pol: Any, bt: Any, wl: Any) -> Any:
+    """The simulated engine on the scenario's workload, with its KV memory when the scenario has one."""
+    if sc.engine.memory is None:
+        from ..sim.simulate import simulate
+        return simulate(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s)
+    from ..memory.simulate import simulate_with_memory
+    memory, horizon = sc.engine.memory.build(), sc.simulation.horizon_s
+    return simulate_with_memory(pol, bt, wl.requests(sc.seed), memory, horizon=horizon)
+
+
+def _writer(sc: Any) -> Any:
+    """The output writer of the run's result type (the memory run adds its KV columns)."""
+    if sc.engine.memory is None:
+        from ..sim.output import write_run
+        return write_run
+    from ..memory.simulate import write_memory_run
+    return write_memory_run
 
 
 def _profile_spec(name, fit, directory):
@@ -149,20 +153,12 @@ def _profile_spec(name, fit, directory):
                        dir=str(directory) if directory is not None else None)
 
 
-def _capacity_for(pol, bt, wl):
-    from ..analysis.theory import capacity_report
-    if wl.mean_prompt_tokens + wl.mean_decode_tokens <= 0:
-        return None
-    rate = wl.arrival_rate if 0 < wl.arrival_rate < float("inf") else None
-    return capacity_report(pol, bt, wl.mean_prompt_tokens, wl.mean_decode_tokens, rate, wl.max_prompt_tokens)
-
-
 def _run_real(sc, pol, wl, model, weights_seed, device, dtype, threads, block_size):
-    from .checkpoint import load_model
-    from .device import describe
-    from .profiling import warm_up
-    from .runner import ModelRunner
-    from .serve import serve
+    from ..real.checkpoint import load_model
+    from ..real.device import describe
+    from ..real.profiling import warm_up
+    from ..real.runner import ModelRunner
+    from ..real.serve import serve
 
     dev, dt, n = _setup_torch(device, dtype, threads)
     m = load_model(model, seed=weights_seed, device=dev, dtype=dt)
@@ -198,33 +194,29 @@ def profile(
     """Measure iteration time over a grid of prefill, decode and context sizes, fit the batch-time
     models (staircase, piecewise linear, affine), and store a hardware profile the simulator loads."""
     _torch_or_fail()
-    from .checkpoint import load_model
-    from .device import describe
-    from .profiles import ProfileError, save_profile
-    from .profiling import Grid, build_profile, measure
-    from .runner import ModelRunner
+    from ..real.checkpoint import load_model
+    from ..real.device import describe
+    from ..real.profiles import save_profile
+    from ..real.profiling import Grid, build_profile, measure
+    from ..real.runner import ModelRunner
 
-    try:
-        grid = Grid(prefill=_ints(prefill, "--prefill"), decode=_ints(decode, "--decode"),
-                    context=_ints(context, "--context"),
-                    prefill_context=_ints(prefill_context, "--prefill-context"), repeats=repeats,
-                    max_tokens=max_tokens)
-        dev, dt, n = _setup_torch(device, dtype, threads)
-        m = load_model(model, seed=weights_seed, device=dev, dtype=dt)
-        name = name or f"{dev.type}-{m.cfg.name}"
-        runner = ModelRunner(m, block_size=block_size, num_blocks=2048)
-        total = len(grid.cells()) * grid.repeats
-        console.print(f"profiling {m.cfg.describe()} on {describe(dev, dt)}: {len(grid.cells())} grid cells "
-                      f"x {grid.repeats} repeats = {total} iterations", highlight=False)
-        raw = measure(runner, grid, seed=seed, cold=not warm)
-        prof = build_profile(raw, name=name, model_desc={"name": m.cfg.name, "spec": model,
-                                                         "parameters": m.cfg.num_parameters,
-                                                         "config": m.cfg.to_hf()},
-                             device_desc=describe(dev, dt), threads=n, grid=grid)
-        path = save_profile(prof, name, profiles_dir)
-    except (ProfileError, ValueError, OSError, ModuleNotFoundError) as e:
-        _fail(str(e))
-        return
+    grid = Grid(prefill=_ints(prefill, "--prefill"), decode=_ints(decode, "--decode"),
+                context=_ints(context, "--context"),
+                prefill_context=_ints(prefill_context, "--prefill-context"), repeats=repeats,
+                max_tokens=max_tokens)
+    dev, dt, n = _setup_torch(device, dtype, threads)
+    m = load_model(model, seed=weights_seed, device=dev, dtype=dt)
+    name = name or f"{dev.type}-{m.cfg.name}"
+    runner = ModelRunner(m, block_size=block_size, num_blocks=2048)
+    total = len(grid.cells()) * grid.repeats
+    console.print(f"profiling {m.cfg.describe()} on {describe(dev, dt)}: {len(grid.cells())} grid cells "
+                  f"x {grid.repeats} repeats = {total} iterations", highlight=False)
+    raw = measure(runner, grid, seed=seed, cold=not warm)
+    prof = build_profile(raw, name=name, model_desc={"name": m.cfg.name, "spec": model,
+                                                     "parameters": m.cfg.num_parameters,
+                                                     "config": m.cfg.to_hf()},
+                         device_desc=describe(dev, dt), threads=n, grid=grid)
+    path = save_profile(prof, name, profiles_dir)
     if samples is not None:
         raw.to_csv(samples, index=False)
     console.print(f"noise: median p10-p90 spread {prof['noise']['median_rel_spread_p10_p90']:.1%} of the "
@@ -235,7 +227,7 @@ def profile(
 
 
 def _print_fits(prof: dict) -> None:
-    from .fit import build_model
+    from ..real.fit import build_model
     console.print("fit               R^2 (medians) R^2 (samples) RMSE ms  max|res| ms  mean |rel|  model")
     for k, f in prof["fits"].items():
         star = "*" if k == prof["recommended"] else " "
@@ -263,19 +255,15 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Overlay two runs (simulated and real): throughput, latency, backlog, batch time."""
-    from .compare import compare_runs, load_run, plot_comparison
-    from .profiles import ProfileError, load_profile
-    try:
-        ra, rb = load_run(a), load_run(b)
-        model = load_profile(profile, fit, profiles_dir) if profile else _scenario_model(ra)
-        cmp = compare_runs(ra, rb)
-        if plot is not None:
-            plot_comparison(ra, rb, plot, model)
-    except (ProfileError, ValueError, OSError) as e:
-        _fail(str(e))
-        return
+    from ..real.compare import compare_runs, load_run, plot_comparison
+    from ..real.profiles import load_profile
+    ra, rb = load_run(a), load_run(b)
+    model = load_profile(profile, fit, profiles_dir) if profile else _scenario_model(ra)
+    cmp = compare_runs(ra, rb)
+    if plot is not None:
+        plot_comparison(ra, rb, plot, model)
     if as_json:
-        print(json.dumps(cmp, indent=2))
+        print_json(cmp)
         return
     console.print(f"a = {a} ({ra.label}), b = {b} ({rb.label})", highlight=False)
     console.print(f"{'metric':28s} {'a':>14s} {'b':>14s} {'(b-a)/a':>9s}")
@@ -298,10 +286,3 @@ def _scenario_model(run):
         return Scenario.model_validate(sc).build_batch_time()
     except Exception:  # noqa: BLE001 - the panel falls back to time against batch tokens
         return None
-
-
-def register(app: typer.Typer) -> None:
-    """Add serve-bench, profile and compare to the ``llmqueue`` app."""
-    app.command("serve-bench")(serve_bench)
-    app.command("profile")(profile)
-    app.command("compare")(compare)

@@ -1,0 +1,5 @@
+"""``python -m llmqueue``: the same command line as the ``llmqueue`` script."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The ``llmqueue`` app: every command registered on one Typer app, and the one place where a
+library error becomes an error line.
+
+Building the app imports no heavy library (pandas, scipy, networkx, hypothesis, matplotlib,
+pyarrow, torch): each command imports what it runs inside its function, so ``llmqueue --help``
+starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import LLMQueueError
+from . import capacity, catalog, memory, network, real, simulate
+from .output import fail
+
+#: what a command may raise for a user's mistake: the library's errors, a file that cannot be read
+#: or written, the ValueErrors the library still raises for bad arguments, an optional dependency
+#: that is not installed
+USER_ERRORS = (LLMQueueError, OSError, ValueError, ModuleNotFoundError)
+
+
+class FailurePrintingGroup(TyperGroup):
+    """Runs a command; any of :data:`USER_ERRORS` becomes one ``error:`` line and exit status 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as e:
+            fail(str(e))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+        typer.echo(f"llmqueue {__version__}")
+        raise typer.Exit()
+
+
+def _register_lab() -> None:
+    """The lab's commands (sweep, reproduce, report) register themselves."""
+    from ..lab import commands as lab_commands
+    lab_commands.register(app)
+
+
+app = typer.Typer(cls=FailurePrintingGroup, add_completion=False, no_args_is_help=True,
+                  help="Queueing theory of LLM serving: simulate batch schedulers and compute their capacity.")
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                        help="Print the version and exit.")) -> None:
+    """Queueing theory of LLM serving: simulate batch schedulers and compute their capacity."""
+
+
+app.command("simulate")(simulate.simulate)
+app.command("capacity")(capacity.capacity)
+app.command("check-policy")(catalog.check_policy)
+app.command("scenarios")(catalog.scenarios)
+_register_lab()
+app.command("fluid")(network.fluid)
+app.command("serve-bench")(real.serve_bench)
+app.command("profile")(real.profile)
+app.command("compare")(real.compare)
+app.command("kv-capacity")(memory.kv_capacity)
+
+
+def main() -> None:
+    """The ``llmqueue`` console script (also ``python -m llmqueue``)."""
+    app(prog_name="llmqueue")

@@ -1,0 +1,90 @@
+"""``llmqueue capacity``: Theorem 2 for a scenario (or the traffic equations for a network), with
+the KV-memory bound when the scenario models memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.markup import escape
+
+from . import options as opt
+from .output import console, fail, print_json
+
+
+def capacity(
+    scenario: Optional[str] = typer.Argument(None, help=opt.SCENARIO_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    policy: Optional[str] = opt.policy, token_budget: Optional[int] = opt.token_budget,
+    max_batch_size: Optional[int] = opt.max_batch_size, request_rate: Optional[float] = opt.request_rate,
+    trace: Optional[Path] = opt.trace,
+) -> None:
+    """Capacity b_max/t(b_max), lambda*, rho, the fluid slope and the theory's verdict."""
+    from ..config import is_network_scenario
+    if scenario is not None and is_network_scenario(scenario):
+        from .network import capacity_network_scenario
+        from .simulate import NETWORK_FLAGS
+        opt.refuse_flags({"--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
+                          "--request-rate": request_rate, "--trace": trace}, NETWORK_FLAGS)
+        capacity_network_scenario(scenario, as_json=as_json)
+        return
+    from ..analysis import workload_capacity
+    from ..config import load_scenario
+
+    sc = load_scenario(scenario, opt.overrides(policy, token_budget, max_batch_size, request_rate, trace=trace))
+    wl = sc.build_workload()
+    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), wl)
+    if cap is None:
+        fail("this scenario has no arriving requests (only initial ones): capacity theory needs an "
+             "arrival process or a trace")
+    if as_json:
+        out = cap.to_dict()
+        mc = _memory_capacity(sc, wl)
+        if mc is not None:
+            out["memory"] = mc.to_dict()
+        print_json(out)
+        return
+    console.print(f"[bold]{escape(sc.build_policy().describe())}[/], {escape(cap.batch_time)}", highlight=False)
+    console.print(f"workload: mean {cap.mean_prompt_tokens:.6g} prompt + {cap.mean_decode_tokens:.6g} decode "
+                  f"tokens per request" + (f", {cap.arrival_rate:.6g} requests/s" if cap.arrival_rate else ""),
+                  highlight=False)
+    console.print(f"full batch: t({cap.token_budget}) = {cap.batch_time_full_s * 1e3:.6g} ms; capacity "
+                  f"b_max/t(b_max) = {cap.capacity_tokens_per_s:.6g} tokens/s", highlight=False)
+    console.print(f"lambda* = {cap.lambda_star:.6g} requests/s", highlight=False)
+    if cap.rho is not None:
+        console.print(f"rho = {cap.rho:.6g}; fluid slope = {cap.fluid_slope_tokens_per_s:.6g} tokens/s "
+                      f"({'backlog grows' if cap.rho > 1 else 'negative: drains'})", highlight=False)
+    if cap.region_scale is not None:
+        console.print(f"k_max stability region: the load can be scaled by {cap.region_scale:.6g}", highlight=False)
+    console.print("verdict:" + (f" [bold]{escape(cap.stable)}[/]" if cap.stable else ""))
+    for line in cap.verdict:
+        console.print(f"  - {line}", highlight=False, markup=False)
+    if sc.engine.memory is not None:
+        _print_memory_capacity(sc, wl)
+
+
+def _memory_capacity(sc: Any, wl: Any) -> Any:
+    """The memory-aware bound (spec section 6), or None without a memory model or length distributions."""
+    if sc.engine.memory is None or wl.prompt_tokens is None or wl.decode_tokens is None:
+        return None
+    from ..memory.theory import memory_capacity
+    cfg = sc.engine.memory.build()
+    return memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens, cfg.block_size,
+                           wl.prompt_tokens, wl.decode_tokens,
+                           wl.arrival_rate if 0 < wl.arrival_rate < float("inf") else None)
+
+
+def _print_memory_capacity(sc: Any, wl: Any) -> None:
+    """The KV arithmetic and which resource binds."""
+    mem = sc.engine.memory
+    console.print("KV-cache memory:")
+    budget = mem.budget()
+    for line in (budget.lines() if budget is not None else [f"capacity {mem.capacity_tokens} tokens (given)"]):
+        console.print(f"  {line}", highlight=False, markup=False)
+    mc = _memory_capacity(sc, wl)
+    if mc is None:
+        console.print("  the memory bound needs length distributions (not computed for a replayed trace)")
+        return
+    for line in mc.lines():
+        console.print(f"  {line}", highlight=False, markup=False)
