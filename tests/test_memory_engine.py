@@ -9,7 +9,7 @@ from llmqueue.engine import paper_staircase
 from llmqueue.engine.request import Request
 from llmqueue.memory.config import MemoryConfig
 from llmqueue.memory.engine import KVCacheError
-from llmqueue.memory.policies import ThresholdAdmission, VLLMV1
+from llmqueue.policies.memory_aware import ThresholdAdmission, VLLMV1
 from llmqueue.memory.simulate import simulate_with_memory
 from llmqueue.policies import make_policy
 from llmqueue.sim import simulate

@@ -12,7 +12,7 @@ from llmqueue.engine import paper_staircase
 from llmqueue.engine.request import Request
 from llmqueue.memory.config import MemoryConfig
 from llmqueue.memory.engine import MemorySimEngine
-from llmqueue.memory.policies import VLLMV1
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.memory.simulate import simulate_with_memory
 from llmqueue.policies import make_policy
 from llmqueue.workload import Geometric, PoissonArrivals, SharedPrefix, Uniform, Workload

@@ -6,7 +6,7 @@ import pytest
 
 from llmqueue.engine import paper_staircase
 from llmqueue.memory.hardware import kv_budget
-from llmqueue.memory.policies import VLLMV1
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.memory.theory import kv_token_iterations, memory_capacity
 from llmqueue.workload import Fixed
 

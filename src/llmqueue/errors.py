@@ -64,3 +64,11 @@ class BackendError(LLMQueueError, RuntimeError):
 
 class KVCacheFull(LLMQueueError, RuntimeError):
     """The real engine's paged KV cache has no free block left."""
+
+
+class PolicyError(LLMQueueError, ValueError):
+    """An unknown policy name, or a policy whose optional dependency is not installed."""
+
+
+class ExperimentError(LLMQueueError, ValueError):
+    """An unknown ``reproduce`` experiment name."""

@@ -4,7 +4,7 @@ and the memory-aware capacity theory (spec section 6). See docs/memory.md."""
 from .config import MemoryConfig
 from .engine import MemorySimEngine
 from .hardware import GPUS, MODELS, kv_budget
-from .policies import ThresholdAdmission, VLLMV1
+from ..policies.memory_aware import ThresholdAdmission, VLLMV1
 from .simulate import MemoryResult, simulate_with_memory, write_memory_run
 from .theory import kv_token_iterations, memory_capacity
 from .view import MemoryView
