@@ -71,3 +71,20 @@ def test_sweep_cli_with_memory_policies(tmp_path):
     p = pd.read_csv(tmp_path / "o" / "points.csv")
     assert list(p["policy"]) == ["vllm-v1", "threshold"] and (p["verdict"] == "unstable").all()
     assert p.set_index("policy").loc["vllm-v1", "preemptions"] > 0
+
+
+def test_backlog_path_counts_recomputation_as_work_to_do():
+    """B(t) = arrived - useful service: 0 once everything completed, even after preemptions."""
+    from llmqueue.engine.batch_time import PiecewiseLinearBatchTime
+    from llmqueue.lab.paths import RunPath
+    from llmqueue.memory import MemoryConfig, simulate_with_memory
+    from llmqueue.policies import VLLMV1
+    from llmqueue.workload import Fixed, PoissonArrivals, Workload
+    wl = Workload(arrival=PoissonArrivals(14.0), prompt_tokens=Fixed(100), decode_tokens=Fixed(100), num_requests=300)
+    res = simulate_with_memory(VLLMV1(512), PiecewiseLinearBatchTime(11.28e-3, 0.27711e-3, 0), wl.requests(1),
+                               MemoryConfig(4096))
+    s = res.summary()
+    assert s["preemptions"] > 0 and s["tokens_recomputed"] > 0 and s["completed"] == 300
+    path = RunPath.from_result(res)
+    assert path.backlog(res.end_time) == 0
+    assert path.served(res.end_time) == 300 * 200     # useful work only: each token once
