@@ -12,9 +12,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from llmqueue.cli import app
+from llmqueue.experiments import run_experiment
 from llmqueue.lab.backends import make_backend
 from llmqueue.lab.bisect import BisectSpec
-from llmqueue.lab.reproduce import run_experiment
 from llmqueue.lab.spec import make_spec
 from llmqueue.lab.sweep import run_sweep
 from llmqueue.lab.sweep_plots import sweep_figures

@@ -1,15 +1,16 @@
-"""The paper's experiments: Fig. 8 in full, the others in their --fast form (llmqueue.lab.reproduce)."""
+"""The experiments: Fig. 8 in full, the others in their --fast form (llmqueue.experiments)."""
 
+import inspect
 import json
-import sys
 import types
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from llmqueue import experiments as reproduce
 from llmqueue.cli import app
-from llmqueue.lab import reproduce
+from llmqueue.experiments import EXPERIMENTS, Experiment
 
 
 def check_outputs(out, name):
@@ -60,16 +61,47 @@ def test_theorem2_and_token_budget_fast(tmp_path):
     assert pts[64]["verdict"] == "unstable" and pts[1024]["p99_itl_ms"] > pts[256]["p99_itl_ms"]
 
 
-def test_external_experiments_are_dispatched(monkeypatch, tmp_path):
+def test_registry_dispatches_with_fast(monkeypatch, tmp_path):
     calls = []
-    fake = types.ModuleType("llmqueue.network.reproduce")
-    fake.NETWORK_EXPERIMENTS = ("rybko-stolyar", "fork-join")
-    fake.reproduce_network = lambda name, out: calls.append((name, out)) or {"findings": ["ok"], "figures": []}
-    monkeypatch.setitem(sys.modules, "llmqueue.network.reproduce", fake)
-    assert {"rybko-stolyar", "fork-join", "memory-bound"} <= set(reproduce.names())
-    res = CliRunner().invoke(app, ["reproduce", "fork-join", "--out", str(tmp_path)])
-    assert res.exit_code == 0, res.output
-    assert calls == [("fork-join", tmp_path)]
+    fake = types.ModuleType("fake_experiment")
+    fake.run = lambda out, *, fast=False: calls.append((out, fast)) or {"findings": ["ok"], "figures": []}
+    fake.SIZES = {False: {}, True: {}}
+    monkeypatch.setitem(reproduce._BY_NAME, "fork-join", Experiment("fork-join", "fake", "network", lambda: fake))
+    assert {"rybko-stolyar", "fork-join", "memory-bound"} <= set(reproduce.experiment_names())
+    for argv, fast in ((["--fast"], True), ([], False)):
+        res = CliRunner().invoke(app, ["reproduce", "fork-join", "--out", str(tmp_path), *argv])
+        assert res.exit_code == 0, res.output
+        assert calls[-1] == (tmp_path, fast)
+
+
+def _smaller(fast, full) -> bool:
+    """Every size parameter of ``fast`` at most the full one (tuples by length), one strictly smaller."""
+    def size(x):
+        return len(x) if isinstance(x, (tuple, list)) else x
+    assert fast.keys() == full.keys()
+    pairs = [(size(fast[k]), size(full[k])) for k in full]
+    return all(a <= b for a, b in pairs) and any(a < b for a, b in pairs)
+
+
+def test_every_experiment_has_one_signature_and_a_smaller_fast_size():
+    assert [e.name for e in EXPERIMENTS] == ["fig8", "stability-contrast", "theorem2", "vertex-c", "token-budget",
+                                             "rybko-stolyar", "fork-join", "memory-bound"]
+    for e in EXPERIMENTS:
+        params = inspect.signature(e.module().run).parameters
+        assert list(params)[0] == "out" and params["fast"].kind is inspect.Parameter.KEYWORD_ONLY, e.name
+        if e.name == "fig8":     # the five-request worked example runs whole (about a second)
+            assert e.sizes(True) == e.sizes(False) == {}
+        else:
+            assert _smaller(e.sizes(True), e.sizes(False)), e.name
+
+
+def test_list_shows_every_experiment_with_its_label():
+    res = CliRunner().invoke(app, ["reproduce", "--list"])
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    for e in EXPERIMENTS:
+        line = next(l for l in lines if l.startswith(e.name + " "))
+        assert e.label[:40] in line and f"({e.area})" in line
 
 
 def test_unknown_experiment(tmp_path):

@@ -9,9 +9,9 @@ from llmqueue.engine import paper_staircase
 from llmqueue.engine.request import Request
 from llmqueue.memory.config import MemoryConfig
 from llmqueue.memory.engine import KVCacheError
-from llmqueue.memory.policies import VLLMV1, ThresholdAdmission
 from llmqueue.memory.simulate import simulate_with_memory
 from llmqueue.policies import make_policy
+from llmqueue.policies.memory_aware import VLLMV1, ThresholdAdmission
 from llmqueue.sim import simulate
 from llmqueue.workload import Geometric, PoissonArrivals, Uniform, Workload
 

@@ -12,9 +12,9 @@ from llmqueue.engine import paper_staircase
 from llmqueue.engine.request import Request
 from llmqueue.memory.config import MemoryConfig
 from llmqueue.memory.engine import MemorySimEngine
-from llmqueue.memory.policies import VLLMV1
 from llmqueue.memory.simulate import simulate_with_memory
 from llmqueue.policies import make_policy
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.workload import Geometric, PoissonArrivals, SharedPrefix, Uniform, Workload
 
 BT = paper_staircase()

@@ -6,8 +6,8 @@ import pytest
 
 from llmqueue.engine import paper_staircase
 from llmqueue.memory.hardware import kv_budget
-from llmqueue.memory.policies import VLLMV1
 from llmqueue.memory.theory import kv_token_iterations, memory_capacity
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.workload import Fixed
 
 
@@ -37,7 +37,7 @@ def test_binding_resource_switches_with_memory():
 
 
 def test_sweep_matches_theory_within_ten_percent():
-    from llmqueue.memory.experiment import sweep
+    from llmqueue.experiments.memory_bound import sweep
     rows = sweep(horizon=30.0, capacities=(8192, 131072))
     for r in rows:
         assert abs(r["threshold_error"]) < 0.10, r

@@ -1,5 +1,5 @@
 """Network scenario files and the command line: built-ins load, errors name the key, `simulate`,
-`capacity` and `fluid` accept network scenarios, and the reproduce entry point writes its files."""
+`capacity` and `fluid` accept network scenarios, and the fork-join experiment writes its files."""
 
 import json
 
@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from llmqueue.cli import app
 from llmqueue.config import ScenarioError, is_network_scenario, load_scenario
-from llmqueue.network.reproduce import NETWORK_EXPERIMENTS, reproduce_network
+from llmqueue.errors import ExperimentError
+from llmqueue.experiments import experiment, run_experiment
 from llmqueue.network.traffic import rho
 
 runner = CliRunner()
@@ -83,10 +84,10 @@ def test_cli_simulate_capacity_fluid(tmp_path):
 
 
 def test_reproduce_entry_point(tmp_path):
-    assert NETWORK_EXPERIMENTS == ("rybko-stolyar", "fork-join")
-    with pytest.raises(ValueError, match="unknown network experiment"):
-        reproduce_network("nope", tmp_path)
-    from llmqueue.network.exp_forkjoin import run
+    assert experiment("rybko-stolyar").area == experiment("fork-join").area == "network"
+    with pytest.raises(ExperimentError, match="unknown experiment 'nope'"):
+        run_experiment("nope", tmp_path)
+    from llmqueue.experiments.fork_join import run
     res = run(tmp_path, horizon=150.0, workers=1)
     assert (tmp_path / "fork_join_backlog.png").exists() and (tmp_path / "result.json").exists()
     data = json.loads((tmp_path / "result.json").read_text())

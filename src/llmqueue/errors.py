@@ -68,3 +68,9 @@ class KVCacheFull(LLMQueueError, RuntimeError):
 
 class SolverError(LLMQueueError, RuntimeError):
     """A numerical solver (the network's load-scaling LP) did not find a solution."""
+class PolicyError(LLMQueueError, ValueError):
+    """An unknown policy name, or a policy whose optional dependency is not installed."""
+
+
+class ExperimentError(LLMQueueError, ValueError):
+    """An unknown ``reproduce`` experiment name."""

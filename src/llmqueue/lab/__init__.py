@@ -1,6 +1,6 @@
 """The stability lab: is a configuration stable at a rate, up to which rate, and how far is that
 from the best any scheduler could do (lambda*)? Measured, with confidence intervals, beside the
-theory; swept in parallel (local processes or Ray) with resume; the paper's experiments; reports.
+theory; swept in parallel (local processes or Ray) with resume; reports.
 
 Layers, each in its own module:
 
@@ -8,7 +8,9 @@ Layers, each in its own module:
   the growth rate with a confidence interval, and the verdict against a tolerance;
 * ``reference``: lambda* and Theorem 2's fluid slope for a scenario;
 * ``spec``, ``point``, ``bisect``, ``backends``, ``journal``, ``sweep``, ``tables``: sweeps;
-* ``reproduce``: the paper's experiments; ``report``: the HTML page; ``commands``: the CLI.
+* ``report``: the HTML page (the experiments are :mod:`llmqueue.experiments`);
+* ``commands``, ``reproduce_command``, ``report_command`` (with ``cli_output``): the CLI. They
+  import the library; the library never imports them, nor typer or rich at module level.
 """
 
 from importlib import import_module

@@ -1,29 +1,22 @@
 """The lab's commands: ``llmqueue sweep``, ``llmqueue reproduce`` and ``llmqueue report``.
 
-``llmqueue.cli`` calls :func:`register`. Every user error exits with status
-2 and one message, like the rest of the command line.
+:func:`register` adds the three to the ``llmqueue`` app. Command modules import the library,
+never the reverse. Every user error exits with status 2 and one message, like the rest of the
+command line.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-# wide enough for the tables when the output is a file or a pipe (rich would assume 80 columns)
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+from .cli_output import console, err_console, fail
+from .report_command import report
+from .reproduce_command import reproduce
 
 
 def sweep(
@@ -92,23 +85,23 @@ def sweep(
             seeds=int_list(seeds, "--seeds") if seeds else None, horizon_s=horizon, max_horizon_s=max_horizon,
             warmup=warmup, tolerance=tolerance, confidence=confidence, bisect=bspec)
     except (ScenarioError, ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
         return
     if workers is not None and workers < 1:
-        _fail("--workers must be >= 1")
+        fail("--workers must be >= 1")
     name = spec.payload.get("name") or Path(scenario).stem
     out = out or Path(f"sweep-{name}")
     t0 = time.monotonic()
     try:
         be = make_backend(backend, workers, address)
     except BackendError as e:
-        _fail(str(e))
+        fail(str(e))
         return
     try:
         with SweepProgress(enabled=not quiet, console=err_console) as progress:
             outcome = run_sweep(spec, out, be, progress, fresh=fresh)
     except SweepMismatch as e:
-        _fail(str(e))
+        fail(str(e))
         return
     except KeyboardInterrupt:
         err_console.print(f"\ninterrupted: finished points are kept in {out}/points.jsonl; run the same "
@@ -146,7 +139,5 @@ def _print_outcome(outcome, spec, seconds: float, backend: str, workers: int) ->
 def register(app: typer.Typer) -> None:
     """Add the lab's commands to the ``llmqueue`` app."""
     app.command("sweep")(sweep)
-    from .report_command import report
-    from .reproduce.command import reproduce
     app.command("reproduce")(reproduce)
     app.command("report")(report)

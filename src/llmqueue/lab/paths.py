@@ -5,6 +5,11 @@ end of the last batch before an idle period. Here the backlog is rebuilt exactly
 tables every simulator returns: B(t) = tokens arrived by t - tokens processed by t, where an
 arrival counts at its arrival time and a batch's tokens count at its end time. The number in
 system is N(t) = arrivals by t - completions by t. Both are right-continuous step functions.
+
+With a KV memory, a preemption by recomputation puts the request's computed tokens back into
+the backlog at the preemption time (they will be processed again), and prompt tokens served by
+the prefix cache never are: so "served" counts useful work only, and the backlog is the work
+still to do.
 """
 
 from __future__ import annotations
@@ -27,17 +32,26 @@ class RunPath:
 
     @classmethod
     def from_result(cls, res, horizon: float | None = None) -> RunPath:
-        """Build from a :class:`~llmqueue.sim.SimResult` (requests and iterations tables)."""
-        return cls.from_tables(res.requests, res.iterations, float(res.end_time if horizon is None else horizon))
+        """Build from a :class:`~llmqueue.sim.SimResult` (requests and iterations tables; with
+        memory, its preemptions table too)."""
+        return cls.from_tables(res.requests, res.iterations, float(res.end_time if horizon is None else horizon),
+                               getattr(res, "preemptions", None))
 
     @classmethod
-    def from_tables(cls, req, it, horizon: float) -> RunPath:
-        """Build from the requests and iterations tables (as in requests.csv and iterations.csv)."""
+    def from_tables(cls, req, it, horizon: float, preemptions=None) -> RunPath:
+        """Build from the requests and iterations tables (as in requests.csv and iterations.csv),
+        and the preemptions table (preemptions.csv) of a run with memory."""
         arr = req["arrival_time"].to_numpy(dtype=float)
         tok = (req["prompt_tokens"].to_numpy(dtype=np.int64) + req["decode_tokens"].to_numpy(dtype=np.int64))
+        if "prefix_cache_hit_tokens" in req:
+            tok = tok - req["prefix_cache_hit_tokens"].to_numpy(dtype=np.int64)
         order = np.argsort(arr, kind="stable")
         ends = it["end_time"].to_numpy(dtype=float)
         served = (it["prefill_tokens"].to_numpy(dtype=np.int64) + it["decode_tokens"].to_numpy(dtype=np.int64))
+        if preemptions is not None and len(preemptions):
+            lost = preemptions[preemptions["mode"] == "recompute"]
+            ends = np.concatenate((ends, lost["time"].to_numpy(dtype=float)))
+            served = np.concatenate((served, -lost["kv_tokens"].to_numpy(dtype=np.int64)))
         eorder = np.argsort(ends, kind="stable")
         comp = req["completion_time"].to_numpy(dtype=float)
         comp = np.sort(comp[np.isfinite(comp)])

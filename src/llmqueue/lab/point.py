@@ -70,13 +70,22 @@ def _stalled_row(ref, rate: float, tol: float, message: str) -> dict:
             "in_system_at_end": nan, "final_backlog_tokens": nan, **{k: nan for k in LATENCY_KEYS}}
 
 
+def simulate_scenario(sc, requests, horizon: float | None, record_composition: bool = False):
+    """One simulation of a scenario's engine, with its KV memory when ``engine.memory`` is set."""
+    pol, bt = sc.build_policy(), sc.build_batch_time()
+    memory = sc.engine.memory.build() if sc.engine.memory is not None else None
+    if memory is None:
+        return simulate(pol, bt, requests, horizon=horizon, record_composition=record_composition)
+    from ..memory.simulate import simulate_with_memory  # to become simulate(..., memory=memory)
+    return simulate_with_memory(pol, bt, requests, memory, horizon=horizon, record_composition=record_composition)
+
+
 def simulate_point(payload: dict, base: str, params: dict, horizon: float):
     """The scenario of a point and one simulation of it; returns (scenario, SimResult)."""
     sc = build_scenario(payload, base, {**engine_overrides(params), **rate_overrides(params["rate"], horizon)})
     wl = sc.build_workload()
     check_runnable(sc, wl)
-    res = simulate(sc.build_policy(), sc.build_batch_time(), wl.requests(int(params["seed"])), horizon=horizon)
-    return sc, res
+    return sc, simulate_scenario(sc, wl.requests(int(params["seed"])), horizon)
 
 
 def run_point(payload: dict, base: str, params: dict) -> dict:
@@ -99,6 +108,8 @@ def run_point(payload: dict, base: str, params: dict) -> dict:
             row = _stalled_row(ref, rate, tol, str(e))
             row.update(horizon_used_s=horizon, fluid_line=max(0.0, fluid) if fluid is not None else math.nan,
                        fluid_in_ci=False)
+            if sc.engine.memory is not None:
+                row["preemptions"] = 0
             return {**base_row, **row}
         path = RunPath.from_result(res, horizon)
         est = estimate_run(path, params["warmup"], int(params["batches"]), float(params["confidence"]))
@@ -114,6 +125,8 @@ def run_point(payload: dict, base: str, params: dict) -> dict:
            "horizon_used_s": horizon, "num_iterations": s["num_iterations"], "completed": s["completed"],
            "in_system_at_end": s["in_system_at_end"], "final_backlog_tokens": s["final_backlog_tokens"],
            **{k: (math.nan if s.get(k) is None else s[k]) for k in LATENCY_KEYS}}
+    if sc.engine.memory is not None:   # the column exists in sweeps of scenarios with memory only
+        row["preemptions"] = int(s["preemptions"])
     if fluid is not None:
         fc = compare_fluid(est, fluid)
         row.update(fluid_line=fc.fluid_line, fluid_in_ci=fc.in_ci)

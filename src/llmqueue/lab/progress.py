@@ -1,17 +1,16 @@
-"""A progress bar with an ETA for sweeps (rich), or nothing when quiet."""
+"""A progress bar with an ETA for sweeps (rich), or nothing when quiet.
+
+rich is imported only when a bar is shown, so that the sweep library (which takes a
+:class:`SweepProgress`) does not load the terminal toolkit.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 class SweepProgress:
@@ -23,6 +22,15 @@ class SweepProgress:
         self._progress = None
         self._task: TaskID | None = None
         if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
                                       TimeRemainingColumn(), console=console or Console(stderr=True),

@@ -11,11 +11,15 @@ lambda* is the best any scheduler could do, in requests/s, for the workload's to
 
 The fluid slope is Theorem 2's ``lambda (m_p + m_d) - b_max / t(b_max)``: the growth rate of the
 backlog of a work-conserving policy above the boundary. It is not defined with k_max.
+
+With a KV memory (``engine.memory``) and length distributions, lambda* is the smaller of the
+compute bound above and the memory bound ``M / (t_bar E[g])`` (:mod:`llmqueue.memory.theory`);
+when memory binds, Theorem 2's fluid line does not apply and the fluid slope is not defined.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..analysis.theory import capacity_report, stability_region_scale
 from ..config import Scenario, ScenarioError
@@ -30,6 +34,9 @@ class Reference:
     mean_decode_tokens: float
     max_batch_size: int | None
     work_conserving: bool
+    lambda_compute: float | None = None   # the compute bound, when a memory bound was also computed
+    lambda_memory: float | None = None    # M / (t_bar E[g]) with engine.memory, else None
+    binding: str = "compute"              # "memory" when the memory bound is the smaller one
 
     @property
     def mean_tokens(self) -> float:
@@ -39,8 +46,8 @@ class Reference:
         return rate * self.mean_tokens
 
     def fluid_slope(self, rate: float) -> float | None:
-        """lambda (m_p + m_d) - b_max / t(b_max), or None under a batch-size limit."""
-        if self.max_batch_size is not None:
+        """lambda (m_p + m_d) - b_max / t(b_max), or None under a batch-size limit or when memory binds."""
+        if self.max_batch_size is not None or self.binding == "memory":
             return None
         return rate * self.mean_tokens - self.capacity_tokens_per_s
 
@@ -63,6 +70,23 @@ def reference(sc: Scenario) -> Reference:
         source = "k_max stability region (LP)" if k is not None else "Theorem 2"
     else:
         lam, source = rep.lambda_star, "Theorem 2 (b_max / t(b_max) for this token mix)"
-    return Reference(lambda_star=lam, source=source, capacity_tokens_per_s=rep.capacity_tokens_per_s,
-                     mean_prompt_tokens=m_p, mean_decode_tokens=m_d, max_batch_size=k,
-                     work_conserving=bool(policy.work_conserving))
+    ref = Reference(lambda_star=lam, source=source, capacity_tokens_per_s=rep.capacity_tokens_per_s,
+                    mean_prompt_tokens=m_p, mean_decode_tokens=m_d, max_batch_size=k,
+                    work_conserving=bool(policy.work_conserving))
+    return _with_memory(ref, sc, wl) if sc.engine.memory is not None else ref
+
+
+def _with_memory(ref: Reference, sc: Scenario, wl) -> Reference:
+    """``ref`` with the KV-memory bound: lambda* is the smaller of the two bounds."""
+    if wl.prompt_tokens is None or wl.decode_tokens is None:
+        raise ScenarioError("engine.memory: the memory bound needs length distributions "
+                            "(workload.prompt_tokens and decode_tokens), not a replayed trace")
+    from ..memory.theory import memory_capacity
+    cfg = sc.engine.memory.build()
+    mc = memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens, cfg.block_size,
+                         wl.prompt_tokens, wl.decode_tokens)
+    if mc.lambda_memory >= ref.lambda_star:
+        return replace(ref, lambda_compute=ref.lambda_star, lambda_memory=mc.lambda_memory)
+    return replace(ref, lambda_star=mc.lambda_memory, lambda_compute=ref.lambda_star,
+                   lambda_memory=mc.lambda_memory, binding="memory",
+                   source=f"KV memory bound M / (t_bar E[g]) (compute bound: {ref.source})")

@@ -7,18 +7,19 @@ from typing import Optional
 
 import typer
 
+from ..errors import ReportError
+from .cli_output import console, fail
+from .report import build_report
+
 
 def report(
     folder: Path = typer.Argument(..., help="A sweep folder, a reproduce folder, or a run folder (simulate --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="The HTML file to write (default: FOLDER/report.html)."),
 ) -> None:
     """One self-contained HTML page: figures embedded, tables, the scenario, verdicts in plain words."""
-    from .commands import _fail, console
-    from .report import ReportError, build_report
-
     try:
         path = build_report(folder, out)
     except (ReportError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
         return
     console.print(f"wrote {path}", highlight=False)

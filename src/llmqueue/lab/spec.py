@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config import ScenarioError
-from ..policies import POLICIES
+from ..policies.registry import policy_info
 from .bisect import BisectSpec
 from .config import DELETE, build_scenario, load, scenario_payload
 from .reference import Reference, reference
@@ -122,8 +122,7 @@ def make_spec(scenario: str, *, rates: list[float] | None = None, relative: bool
     rates = [_positive("every rate", r) for r in rates]
     policies = [p.lower() for p in (policies or [sc.engine.policy])]
     for p in policies:
-        if p not in POLICIES:
-            raise ValueError(f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
+        policy_info(p)   # an unknown name raises PolicyError listing the registry's names
     budgets = list(token_budgets or [sc.engine.token_budget])
     for b in budgets:
         if not isinstance(b, int) or b < 1:

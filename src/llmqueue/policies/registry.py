@@ -1,36 +1,123 @@
-"""Policy names as used in scenario files and on the command line."""
+"""The policy registry: every built-in policy declared once, with what it can do.
+
+Everything that lists or checks policy names derives from :data:`REGISTRY`: the command line's
+choices and ``check-policy``, scenario and sweep validation, the fast core's check
+(:func:`has_fast_path`) and the policy table of the README (:mod:`.table`, tested to be current).
+A policy's parameters are its token budget and k_max; :func:`make_policy` builds one by name.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import PolicyError
 from .base import Policy
+from .memory_aware import VLLMV1, ThresholdAdmission
 from .real_systems import FasterTransformer, Orca, SarathiServe, VanillaVLLM
 
-POLICIES: dict[str, type[Policy]] = {
-    "fastertransformer": FasterTransformer,
-    "vllm": VanillaVLLM,
-    "orca": Orca,
-    "sarathi": SarathiServe,
-}
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """One built-in policy and its declared capabilities.
+
+    ``memory_aware``: reads free KV memory when the engine models it (else behaves as documented
+    without memory). ``fast_path``: the event-skipping core (``llmqueue.sim.fast``) runs it
+    exactly, with a batch time that depends on the load only. ``mixes_prefill_decode``: one
+    batch may hold prompt chunks and decode tokens. ``requires``: optional distributions that
+    must be installed to build it. Work-conservation and whole-prompt scheduling are the
+    class's own declarations (:attr:`Policy.work_conserving`, :attr:`Policy.whole_prefill`).
+    """
+
+    name: str
+    cls: type[Policy]
+    label: str
+    description: str
+    mixes_prefill_decode: bool
+    memory_aware: bool = False
+    fast_path: bool = False
+    requires: tuple[str, ...] = ()
+
+    @property
+    def work_conserving(self) -> bool:
+        return bool(self.cls.work_conserving)
+
+    @property
+    def whole_prefill(self) -> bool:
+        return bool(self.cls.whole_prefill)
+
+    def missing(self) -> list[str]:
+        """The optional dependencies in ``requires`` that are not installed."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def build(self, token_budget: int, max_batch_size: int | None = None) -> Policy:
+        missing = self.missing()
+        if missing:
+            raise PolicyError(f"policy {self.name!r} needs {', '.join(missing)}: pip install {' '.join(missing)}")
+        return self.cls(token_budget=token_budget, max_batch_size=max_batch_size)
 
 
-#: Memory-aware policies (``llmqueue.memory``), built on demand: they read free KV memory when
-#: the engine models it and behave like Sarathi-Serve when it does not.
-MEMORY_POLICIES = ("vllm-v1", "threshold")
+REGISTRY: tuple[PolicyInfo, ...] = (
+    PolicyInfo("fastertransformer", FasterTransformer, "FasterTransformer",
+               "if anything is decode-eligible, a decode-only batch (one token each); otherwise whole "
+               "prompts while each fits, stopping at the first that does not",
+               mixes_prefill_decode=False, fast_path=True),
+    PolicyInfo("vllm", VanillaVLLM, "vanilla vLLM",
+               "if any prompt is waiting, whole prompts while each fits; otherwise a decode-only batch",
+               mixes_prefill_decode=False, fast_path=True),
+    PolicyInfo("orca", Orca, "Orca",
+               "prompt chunks first (as much of each prompt as fits, in order), then one decode token per "
+               "decode-eligible request into what is left",
+               mixes_prefill_decode=True, fast_path=True),
+    PolicyInfo("sarathi", SarathiServe, "Sarathi-Serve",
+               "one decode token per decode-eligible request first, then prompt chunks into what is left",
+               mixes_prefill_decode=True, fast_path=True),
+    PolicyInfo("vllm-v1", VLLMV1, "vLLM v1",
+               "decode tokens of running requests, their prompt chunks, then waiting requests while their "
+               "next step fits in free KV memory (FCFS, or by class priority); without memory, as sarathi",
+               mixes_prefill_decode=True, memory_aware=True),
+    PolicyInfo("threshold", ThresholdAdmission, "threshold admission",
+               "as vllm-v1, but a waiting request is admitted only while the projected KV of the admitted "
+               "ones stays under a threshold of the memory (no preemption storms)",
+               mixes_prefill_decode=True, memory_aware=True),
+)
+
+_BY_NAME = {info.name: info for info in REGISTRY}
 
 
-def policy_names() -> list[str]:
-    return [*POLICIES, *MEMORY_POLICIES]
+def policy_infos() -> Iterator[PolicyInfo]:
+    """Every registered policy, in the registry's (documentation) order."""
+    return iter(REGISTRY)
+
+
+def policy_names(*, memory_aware: bool | None = None, fast_path: bool | None = None) -> list[str]:
+    """The registered names; ``memory_aware`` / ``fast_path`` (True or False) filter on a capability."""
+    return [i.name for i in REGISTRY
+            if (memory_aware is None or i.memory_aware == memory_aware)
+            and (fast_path is None or i.fast_path == fast_path)]
+
+
+def policy_info(name: str) -> PolicyInfo:
+    """The registry entry of ``name`` (case-insensitive); an unknown name lists the known ones."""
+    try:
+        return _BY_NAME[name.lower()]
+    except (KeyError, AttributeError):
+        raise PolicyError(f"unknown policy {name!r}; choose one of {', '.join(policy_names())}") from None
 
 
 def make_policy(name: str, token_budget: int, max_batch_size: int | None = None) -> Policy:
     """Build a built-in policy by name; an unknown name lists the known ones."""
-    key = name.lower()
-    if key in MEMORY_POLICIES:
-        from ..memory.policies import VLLMV1, ThresholdAdmission
-        memory_cls: type[Policy] = VLLMV1 if key == "vllm-v1" else ThresholdAdmission
-        return memory_cls(token_budget=token_budget, max_batch_size=max_batch_size)
-    try:
-        cls = POLICIES[key]
-    except KeyError:
-        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(policy_names())}") from None
-    return cls(token_budget=token_budget, max_batch_size=max_batch_size)
+    return policy_info(name).build(token_budget, max_batch_size)
+
+
+def has_fast_path(policy: Policy) -> bool:
+    """Whether the fast core runs this policy object exactly: a registered fast-path class itself
+    (not a subclass or a wrapper such as ClassPriority, whose plans the core does not know)."""
+    return any(info.fast_path and type(policy) is info.cls for info in REGISTRY)
+
+
+#: The built-in policies without memory awareness, name -> class (derived from the registry).
+POLICIES: dict[str, type[Policy]] = {i.name: i.cls for i in REGISTRY if not i.memory_aware}
+#: The memory-aware policy names (derived from the registry).
+MEMORY_POLICIES: tuple[str, ...] = tuple(policy_names(memory_aware=True))

@@ -6,16 +6,13 @@ batch can hold is the sum of the k_max largest per-request demands, capped by th
 check uses that bound (it equals the spec's without k_max).
 
 :func:`check_work_conserving` searches engine states with hypothesis and returns the smallest
-counterexample it finds (hypothesis shrinks it), or None.
+counterexample it finds (hypothesis shrinks it), or None. hypothesis is imported when a check
+runs, not with the package (it costs a second at start-up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from hypothesis import HealthCheck, find, settings
-from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
 
 from ..engine.plan import BatchPlan, validate_plan
 from ..engine.request import Request
@@ -54,7 +51,8 @@ class Counterexample:
         return "\n".join(lines)
 
 
-def _state_strategy(max_tokens: int, max_requests: int) -> st.SearchStrategy[EngineView]:
+def _state_strategy(max_tokens: int, max_requests: int):
+    from hypothesis import strategies as st
     one = st.tuples(st.integers(0, max_tokens), st.integers(0, max_tokens), st.booleans())
 
     def build(rows: list[tuple[int, int, bool]]) -> EngineView:
@@ -85,6 +83,8 @@ def _failure(policy: Policy, view: EngineView) -> str | None:
 def check_work_conserving(policy: Policy, max_examples: int = 2000, max_requests: int = 8,
                           max_tokens: int | None = None) -> Counterexample | None:
     """Return a (shrunk) counterexample state, or None if every state tried was work-conserving."""
+    from hypothesis import HealthCheck, find, settings
+    from hypothesis.errors import NoSuchExample
     if max_tokens is None:
         max_tokens = max(2, 2 * policy.token_budget)
     cfg = settings(max_examples=max_examples, database=None, derandomize=True,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from ...engine.batch_time import BatchTimeModel
 from ...policies.base import Policy
 from ...policies.real_systems import FasterTransformer, Orca, SarathiServe, VanillaVLLM
+from ...policies.registry import has_fast_path
 
 #: Policy kinds, as the core's branches know them.
 FT, VLLM, ORCA, SARATHI = 0, 1, 2, 3
@@ -33,7 +34,7 @@ _KINDS = {FasterTransformer: FT, VanillaVLLM: VLLM, Orca: ORCA, SarathiServe: SA
 
 def fast_path_reason(policy: Policy, batch_time: BatchTimeModel) -> str | None:
     """None if the fast core can run this engine exactly, else why not (for error messages)."""
-    if type(policy) not in _KINDS:
+    if not has_fast_path(policy):
         return (f"the fast core implements FasterTransformer, VanillaVLLM, Orca and SarathiServe "
                 f"exactly (not subclasses or wrappers); got {type(policy).__name__}")
     if not batch_time.load_only:

@@ -23,16 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from .capacity_lp import max_load_scale
-from .examples import agent_pipeline
-from .fluid import FluidModel
-from .metrics import stability_verdict
-from .output import jsonable
-from .plots import save, subplots
-from .runner import run_tasks
-from .simulator import simulate_network
+from ..network.capacity_lp import max_load_scale
+from ..network.examples import agent_pipeline
+from ..network.fluid import FluidModel
+from ..network.metrics import stability_verdict
+from ..network.output import jsonable
+from ..network.plots import save, subplots
+from ..network.runner import run_tasks
+from ..network.simulator import simulate_network
 
-HORIZON, SAMPLE, MAX_BACKLOG, SEED, BASE_RHO = 3_000.0, 20.0, 2.0e6, 1, 0.9
+SAMPLE, MAX_BACKLOG, SEED, BASE_RHO = 20.0, 2.0e6, 1, 0.9
+#: Run size of the full experiment and of the --fast one (a quarter of the horizon).
+SIZES = {False: {"horizon_s": 3_000.0}, True: {"horizon_s": 750.0}}
 RUNS = (("sarathi", 0.90), ("sarathi", 0.97), ("sarathi", 1.03), ("sarathi", 1.10), ("orca", 0.97))
 FLUID_RHOS = (0.9, 0.97, 1.0, 1.03, 1.06, 1.1, 1.15)
 
@@ -76,7 +78,10 @@ def _s(ms):
     return None if ms is None else ms / 1e3
 
 
-def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict:
+def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None) -> dict:
+    """The experiment into ``out``; ``horizon`` (seconds) overrides the size's, ``workers`` the processes."""
+    out = Path(out)
+    horizon = SIZES[fast]["horizon_s"] if horizon is None else float(horizon)
     out.mkdir(parents=True, exist_ok=True)
     base = agent_pipeline(1.0, "sarathi", BASE_RHO)
     lp = max_load_scale(base)

@@ -16,19 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from ..plots import figure, save
-from ..point import run_point
-from ..spec import make_spec
+from ..lab.plots import figure, save
+from ..lab.point import run_point
+from ..lab.spec import make_spec
 from .common import pmap, write_result
 
 RATE = 10.0
 BUDGETS = (64, 128, 256, 384, 512, 768, 1024, 1536, 2048)
+#: Run size of the full experiment and of the --fast one.
+SIZES = {False: {"horizon_s": 600.0, "budgets": BUDGETS}, True: {"horizon_s": 150.0, "budgets": (64, 256, 1024)}}
 
 
-def run(out: Path, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False) -> dict:
     t0 = time.monotonic()
-    budgets = (64, 256, 1024) if fast else BUDGETS
-    horizon = 150.0 if fast else 600.0
+    horizon, budgets = SIZES[fast]["horizon_s"], SIZES[fast]["budgets"]
     spec = make_spec("fig1", rates=[RATE], relative=False, policies=["sarathi"], token_budgets=list(budgets),
                      seeds=[1], horizon_s=horizon, max_horizon_s=horizon)
     refs = {bk: spec.reference_for(*bk) for bk in spec.engine_configs()}

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import build_scenario
-from ..plots import PAPER_ORDER, color, figure, label, save
-from ..reference import reference
+from ..lab.config import build_scenario
+from ..lab.plots import PAPER_ORDER, color, figure, label, save
+from ..lab.reference import reference
 from .common import engine, pmap, scenario_args, trajectory, write_result
 
 RATE_CRITICAL = 14.0
 SUBCRITICAL = 0.85
+#: Run size of the full experiment and of the --fast one.
+SIZES = {False: {"horizon_s": 1200.0}, True: {"horizon_s": 150.0}}
 
 
 def _words(policy: str, r: dict) -> str:
@@ -30,11 +32,11 @@ def _words(policy: str, r: dict) -> str:
     return f"{label(policy)} {verb} ({e['slope']:+.0f} tokens/s, 95% CI [{e['lo']:+.0f}, {e['hi']:+.0f}])"
 
 
-def run(out: Path, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False) -> dict:
     t0 = time.monotonic()
     payload, base = scenario_args("fig1")
     lam_star = reference(build_scenario(payload, base)).lambda_star
-    horizon = 150.0 if fast else 1200.0
+    horizon = SIZES[fast]["horizon_s"]
     rates = {"14 req/s": RATE_CRITICAL, f"{SUBCRITICAL:g} lambda*": SUBCRITICAL * lam_star}
     jobs = [(payload, base, engine(p, 512), rate, 1, horizon) for rate in rates.values() for p in PAPER_ORDER]
     runs = pmap(trajectory, jobs)

@@ -12,23 +12,24 @@ virtual-station condition in closed form; and max-pressure's latency against the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .examples import rybko_stolyar
-from .fluid import FluidModel, fluid_verdict
-from .metrics import stability_verdict
-from .output import jsonable
-from .plots import COLORS, save, subplots
-from .runner import run_tasks
-from .simulator import simulate_network
-from .virtual_station import rybko_stolyar as virtual_station
+from ..network.examples import rybko_stolyar
+from ..network.fluid import FluidModel, fluid_verdict
+from ..network.metrics import stability_verdict
+from ..network.output import jsonable
+from ..network.plots import COLORS, save, subplots
+from ..network.runner import run_tasks
+from ..network.simulator import simulate_network
+from ..network.virtual_station import rybko_stolyar as virtual_station
 
-HORIZON, SAMPLE, MAX_BACKLOG, SEED = 12_000.0, 40.0, 1.2e6, 1
+SAMPLE, MAX_BACKLOG, SEED = 40.0, 1.2e6, 1
 RHOS = (0.9, 0.95)
+#: Run size of the full experiment and of the --fast one: rho 0.95 only, where priority to the
+#: exiting classes diverges within 3000 s (at 0.9 its oscillations need the full horizon to show).
+SIZES = {False: {"horizon_s": 12_000.0, "rhos": RHOS}, True: {"horizon_s": 4_000.0, "rhos": (0.95,)}}
 #: (rule, weighting, name in the figures)
 RULES = (("exit", "tokens", "exit"), ("entry", "tokens", "entry"), ("max-pressure", "tokens", "max-pressure"))
 EXTRA = ((0.95, "max-pressure", "jobs", "max-pressure (jobs)"),)
@@ -89,18 +90,14 @@ def _fluid_overlay(run: dict, level: float) -> dict | None:
             "e1_tokens": (df["A1"] + df["B2"]).tolist()[::10], "e2_tokens": (df["B1"] + df["A2"]).tolist()[::10]}
 
 
-def _exit_priority_station(rho: float) -> dict:
-    """The virtual station of the Rybko-Stolyar network at ``rho`` under exit priority."""
-    station = virtual_station(rybko_stolyar(rho, "exit"))
-    assert station is not None  # the example has the Rybko-Stolyar shape by construction
-    return station.to_dict()
-
-
-def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict:
+def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None) -> dict:
+    """The experiment into ``out``; ``horizon`` (seconds) overrides the size's, ``workers`` the processes."""
+    out = Path(out)
+    horizon = SIZES[fast]["horizon_s"] if horizon is None else float(horizon)
+    rhos = SIZES[fast]["rhos"]
     out.mkdir(parents=True, exist_ok=True)
-    combos = [(rho, r, w, name) for rho in RHOS for r, w, name in RULES] + list(EXTRA)
-    tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [(sim_task, (rho, r, w, horizon))
-                                                              for rho, r, w, _ in combos]
+    combos = [(rho, r, w, name) for rho in rhos for r, w, name in RULES] + [e for e in EXTRA if e[0] in rhos]
+    tasks = [(sim_task, (rho, r, w, horizon)) for rho, r, w, _ in combos]
     tasks += [(fluid_task, (rho, r, w)) for rho, r, w, _ in combos]
     results = run_tasks(tasks, workers)
     sims, fluids = results[: len(combos)], results[len(combos):]
@@ -113,7 +110,7 @@ def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict
             sim["fluid_overlay"] = _fluid_overlay(sim, 5 * normal)
         else:
             sim["fluid_overlay"] = None
-    vs = {rho: _exit_priority_station(rho) for rho in RHOS}
+    vs = {rho: virtual_station(rybko_stolyar(rho, "exit")).to_dict() for rho in rhos}
     by = {(s["rho"], s["name"]): s for s in sims}
     costs = {}
     for rho, _, _, name in combos:
@@ -124,18 +121,19 @@ def run(out: Path, horizon: float = HORIZON, workers: int | None = None) -> dict
                 "mean_ratio": mp["mean_e2e_s"] / ref["mean_e2e_s"],
                 "p99_e2e_s": mp["p99_e2e_s"], "entry_priority_p99_e2e_s": ref["p99_e2e_s"],
                 "p99_ratio": mp["p99_e2e_s"] / ref["p99_e2e_s"]}
-    figures = [_plot_backlog(sims, out), _plot_fluid(fluids, out)]
-    findings = _findings(by, costs, vs)
-    result = {"experiment": "rybko-stolyar", "horizon_s": horizon, "sample_interval_s": SAMPLE,
+    figures = [_plot_backlog(sims, out, rhos), _plot_fluid(fluids, out, rhos)]
+    findings = _findings(by, costs, vs, rhos)
+    result = {"experiment": "rybko-stolyar", "horizon_s": horizon, "rhos": list(rhos),
+              "sample_interval_s": SAMPLE,
               "max_backlog_tokens": MAX_BACKLOG, "seed": SEED, "virtual_station": vs, "latency_cost": costs,
               "runs": sims, "fluid": fluids, "findings": findings, "figures": figures}
     (out / "result.json").write_text(json.dumps(jsonable(result)) + "\n")
     return result
 
 
-def _findings(by: dict, costs: dict, vs: dict) -> list[str]:
+def _findings(by: dict, costs: dict, vs: dict, rhos: tuple) -> list[str]:
     out = []
-    for rho in RHOS:
+    for rho in rhos:
         ex, en, mp = by[(rho, "exit")], by[(rho, "entry")], by[(rho, "max-pressure")]
         where = (f"passed {ex['max_backlog_tokens'] / 1e6:.1f}M tokens by t = {ex['end_time_s']:.0f} s"
                  if ex["stopped_early"] else f"grew at {ex['slope_tokens_per_s']:.0f} tokens/s")
@@ -150,9 +148,9 @@ def _findings(by: dict, costs: dict, vs: dict) -> list[str]:
     return out
 
 
-def _plot_backlog(sims: list[dict], out: Path) -> str:
-    fig, axes = subplots(len(RHOS), 2, w=6.4, h=4.0)
-    for row, rho in enumerate(RHOS):
+def _plot_backlog(sims: list[dict], out: Path, rhos: tuple) -> str:
+    fig, axes = subplots(len(rhos), 2, w=6.4, h=4.0)
+    for row, rho in enumerate(rhos):
         ax = axes[row][0]
         for s in (x for x in sims if x["rho"] == rho):
             t, b = np.array(s["time_s"]), np.maximum(np.array(s["total_tokens"]), 1)
@@ -181,9 +179,9 @@ def _plot_backlog(sims: list[dict], out: Path) -> str:
     return save(fig, out / "rybko_stolyar_backlog.png")
 
 
-def _plot_fluid(fluids: list[dict], out: Path) -> str:
-    fig, axes = subplots(1, len(RHOS), w=5.6, h=4.0)
-    for col, rho in enumerate(RHOS):
+def _plot_fluid(fluids: list[dict], out: Path, rhos: tuple) -> str:
+    fig, axes = subplots(1, len(rhos), w=5.6, h=4.0)
+    for col, rho in enumerate(rhos):
         ax = axes[0][col]
         for f in (x for x in fluids if x["rho"] == rho):
             ax.plot(np.array(f["time_s"]) / 1e3, np.maximum(f["work_units"], 1e-4), color=COLORS[f["name"]], lw=1.2,

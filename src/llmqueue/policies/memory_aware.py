@@ -1,18 +1,30 @@
 """Memory-aware policies: a vLLM-v1-style scheduler and a threshold admission rule.
 
-Both are pure functions of the view. On a :class:`MemoryView` they plan memory the way the
-engine will reserve it; on a plain :class:`EngineView` (no memory) every request counts as
-running and :class:`VLLMV1` plans exactly what Sarathi-Serve plans.
+They read the KV cache (free blocks, who is resident) when the engine models memory; the policy
+package does not import the memory model at module level (the view type is only needed at run
+time, when an engine with memory hands one over). Both are pure functions of the view. On a
+:class:`MemoryView` they plan memory the way the engine will reserve it; on a plain
+:class:`EngineView` (no memory) every request counts as running and :class:`VLLMV1` plans
+exactly what Sarathi-Serve plans.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..engine.plan import BatchPlan
 from ..engine.state import EngineView, RequestState
-from ..policies.base import Policy
-from .view import MemoryView
+from .base import Policy
+
+if TYPE_CHECKING:
+    from ..memory.view import MemoryView
+
+
+def _memory_view(view: EngineView) -> MemoryView | None:
+    """``view`` when it carries the KV cache (a MemoryView), else None."""
+    from ..memory.view import MemoryView  # no module-level dependency of policies on memory
+    return view if isinstance(view, MemoryView) else None
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ class VLLMV1(Policy):
 
     def __call__(self, view: EngineView) -> BatchPlan:
         reqs = self._ordered(view)
-        mem = view if isinstance(view, MemoryView) else None
+        mem = _memory_view(view)
         budget, slots = self.token_budget, self.slots
         running = reqs if mem is None else [s for s in reqs if mem.is_resident(s)]
         decode: list[int] = []

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ...analysis.theory import stability_region_scale
-from ..config import build_scenario
-from ..plots import color, figure, label, save
+from ..analysis.theory import stability_region_scale
+from ..lab.config import build_scenario
+from ..lab.plots import color, figure, label, save
 from .common import engine, pmap, scenario_args, trajectory, write_result
 
 CONFIGS = (("sarathi", 128), ("orca", 128), ("sarathi", 1024), ("fastertransformer", 128), ("vllm", 128))
 K_MAX = 100
+#: Run size of the full experiment and of the --fast one (boundary points of the region plot).
+SIZES = {False: {"horizon_s": 300.0, "boundary_points": 91}, True: {"horizon_s": 120.0, "boundary_points": 31}}
 STYLE = {("sarathi", 128): "-", ("orca", 128): "-", ("sarathi", 1024): "--"}
 
 
@@ -36,14 +38,14 @@ def region_boundary(bt, b_max: int, k_max: int, n: int = 91) -> np.ndarray:
     return np.array(pts)
 
 
-def run(out: Path, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False) -> dict:
     t0 = time.monotonic()
     payload, base = scenario_args("vertex-c")
     sc = build_scenario(payload, base)
     assert sc.workload.arrival is not None  # the vertex-c scenario generates arrivals
     rate = sc.workload.arrival.rate
     bt = sc.build_batch_time()
-    horizon = 120.0 if fast else 300.0
+    horizon = SIZES[fast]["horizon_s"]
     jobs = [(payload, base, engine(p, b, K_MAX), rate, 0, horizon) for p, b in CONFIGS]
     runs = pmap(trajectory, jobs)
     lam_p, lam_d = rate * 290, rate * 990
@@ -84,7 +86,7 @@ def run(out: Path, fast: bool = False) -> dict:
     ax = axes[0][1]
     regions = {}
     for b, ls in ((128, "-"), (1024, "--")):
-        pts = region_boundary(bt, b, K_MAX, 31 if fast else 91) / 1e3
+        pts = region_boundary(bt, b, K_MAX, SIZES[fast]["boundary_points"]) / 1e3
         regions[b] = pts.tolist()
         ax.plot(pts[:, 0], pts[:, 1], ls, color="k" if b == 128 else "#1f77b4", lw=1.5,
                 label=f"stability region boundary, b_max {b}, k_max {K_MAX}")

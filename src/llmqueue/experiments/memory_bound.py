@@ -1,27 +1,38 @@
-"""The memory-bound experiment: sweep the KV capacity, measure the maximum stable rate, compare.
+"""``reproduce memory-bound``: sweep the KV capacity, measure the maximum stable rate, compare.
 
 The empirical maximum stable rate is the useful token rate in overload (Poisson arrivals at
 twice the theoretical capacity, tokens processed minus tokens recomputed over the second half
 of the horizon, once the engine is saturated) over the mean tokens per request: the rate of
 requests the engine can carry. The batch time is linear in the load (the paper's staircase with its steps
 smoothed, c = 11.28 ms, a = 35.47 ms / 128 tokens), so the mean batch time is the batch time
-of the mean load and the theory's t_bar is exact.
+of the mean load and the theory's t_bar is exact. Beside the sweep, vLLM-v1-style preemption
+against threshold admission at 95% of the memory capacity.
+
+``--fast`` runs two thirds of the horizon on three of the six capacities (the two ends and the
+middle: memory-bound, the crossover and compute-bound), a quarter of the work: the binding
+resource is still named right at every point (within 13% of the theory against 8% in full) and
+vLLM-v1 still preempts where threshold admission does not (15 s of horizon would show neither).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from ..engine.batch_time import PiecewiseLinearBatchTime
+from ..memory.config import MemoryConfig
+from ..memory.simulate import simulate_with_memory
+from ..memory.theory import memory_capacity
+from ..policies.memory_aware import VLLMV1, ThresholdAdmission
 from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
-from .config import MemoryConfig
-from .policies import VLLMV1, ThresholdAdmission
-from .simulate import simulate_with_memory
-from .theory import memory_capacity
 
 BATCH_TIME = PiecewiseLinearBatchTime(c=11.28e-3, a=35.47e-3 / 128, b0=0)
 BUDGET = 512
 CAPACITIES = (4096, 8192, 16384, 32768, 65536, 131072)
+#: Run size of the full experiment and of the --fast one.
+SIZES = {False: {"horizon_s": 60.0, "capacities": CAPACITIES},
+         True: {"horizon_s": 40.0, "capacities": (4096, 16384, 131072)}}
 DISTRIBUTIONS = {
     "uniform prompt 20-300, geometric output mean 100": (Uniform(20, 300), Geometric(100)),
     "lognormal prompt mean 200, uniform output 10-200": (LogNormal(200, 0.8, max=2000), Uniform(10, 200)),
@@ -81,3 +92,55 @@ def overload_comparison(memory_tokens: int = 16384, load: float = 0.95, horizon:
         out[name] = {k: s[k] for k in ("completed", "preemptions", "tokens_recomputed", "token_throughput",
                                         "p99_e2el_ms", "p99_ttft_ms", "duration_s", "tokens_conserved")}
     return out
+
+
+def run(out: Path, *, fast: bool = False) -> dict:
+    """The experiment into ``out``: memory_bound.png and result.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    horizon = SIZES[fast]["horizon_s"]
+    rows = sweep(horizon, SIZES[fast]["capacities"])
+    cmp_ = overload_comparison(horizon=horizon)
+    _plot(rows, out / "memory_bound.png")
+    worst = max(abs(r["threshold_error"]) for r in rows)
+    named = sum(r["binding"] == r["empirical_binding"] for r in rows)
+    v1, th = cmp_["vllm-v1"], cmp_["threshold-mean"]
+    findings = [
+        f"Sweeping the KV capacity from {rows[0]['kv_capacity_tokens']} to {rows[-1]['kv_capacity_tokens']} "
+        f"tokens moves the engine from memory-bound to compute-bound; with threshold admission the "
+        f"simulated maximum stable rate is within {worst:.1%} of min(M/(t_bar E[g]), Theorem 2) at every "
+        f"point, and the binding resource is named correctly at {named} of {len(rows)} points.",
+        f"At {cmp_['load']:.0%} of the memory capacity (M = {cmp_['kv_capacity_tokens']}), vLLM-v1-style "
+        f"preemption makes {v1['preemptions']} preemptions (p99 E2E {v1['p99_e2el_ms'] / 1e3:.3g} s) where "
+        f"threshold admission makes {th['preemptions']} (p99 E2E {th['p99_e2el_ms'] / 1e3:.3g} s).",
+    ]
+    result = {"experiment": "memory-bound", "horizon_s": horizon, "findings": findings,
+              "figures": ["memory_bound.png"], "sweep": rows, "overload_comparison": cmp_}
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    dists = list(dict.fromkeys(r["distribution"] for r in rows))
+    fig, axes = plt.subplots(1, len(dists), figsize=(6 * len(dists), 4.2), squeeze=False)
+    for ax, dist in zip(axes[0], dists):
+        rs = [r for r in rows if r["distribution"] == dist]
+        m = [r["kv_capacity_tokens"] for r in rs]
+        ax.plot(m, [r["lambda_memory"] for r in rs], "--", color="tab:blue", label="memory bound M/(t_bar E[g])")
+        ax.plot(m, [r["lambda_compute"] for r in rs], "--", color="tab:red", label="compute bound (Theorem 2)")
+        ax.plot(m, [r["theory"] for r in rs], "-", color="black", lw=2, alpha=0.5, label="theory: min of both")
+        ax.plot(m, [r["threshold_rate"] for r in rs], "o", color="tab:green", label="sim: threshold admission")
+        ax.plot(m, [r["vllm_v1_rate"] for r in rs], "x", color="tab:purple", label="sim: vLLM-v1 (preempts)")
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(0, max(r["lambda_compute"] for r in rs) * 1.3)
+        ax.set_xlabel("KV capacity M (tokens)")
+        ax.set_ylabel("maximum stable rate (requests/s)")
+        ax.set_title(dist, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,117 @@
+"""The experiments registry: every ``llmqueue reproduce`` experiment, declared once.
+
+Each experiment is a module of this package with ``run(out: Path, *, fast: bool = False) ->
+dict`` (it writes PNG figures and ``result.json`` into ``out`` and returns the result: its
+``findings`` are sentences, its ``figures`` file names) and ``SIZES``, the parameters that
+``--fast`` shrinks (``SIZES[fast]``). :data:`EXPERIMENTS` names them with their labels; a module
+is imported only when its experiment runs (they pull in matplotlib, the network simulator, ...).
+The command (``llmqueue reproduce``, in :mod:`llmqueue.lab.reproduce_command`) and ``--list``
+derive from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import ExperimentError
+
+
+def _fig8() -> ModuleType:
+    from . import fig8
+    return fig8
+
+
+def _contrast() -> ModuleType:
+    from . import contrast
+    return contrast
+
+
+def _theorem2() -> ModuleType:
+    from . import theorem2
+    return theorem2
+
+
+def _vertex_c() -> ModuleType:
+    from . import vertex_c
+    return vertex_c
+
+
+def _token_budget() -> ModuleType:
+    from . import token_budget
+    return token_budget
+
+
+def _rybko_stolyar() -> ModuleType:
+    from . import rybko_stolyar
+    return rybko_stolyar
+
+
+def _fork_join() -> ModuleType:
+    from . import fork_join
+    return fork_join
+
+
+def _memory_bound() -> ModuleType:
+    from . import memory_bound
+    return memory_bound
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment: its command-line name, what it shows (for ``--list``), its area, its module."""
+
+    name: str
+    label: str
+    area: str                              # "paper", "network" or "memory"
+    module: Callable[[], ModuleType]
+
+    def run(self, out: Path, *, fast: bool = False) -> dict:
+        """Run into ``out``; ``fast``: the smaller ``SIZES[True]`` (a smoke test, not the result)."""
+        return self.module().run(Path(out), fast=fast)
+
+    def sizes(self, fast: bool) -> dict:
+        """The run-size parameters (horizons, points) the full run or ``--fast`` uses."""
+        return dict(self.module().SIZES[fast])
+
+
+EXPERIMENTS: tuple[Experiment, ...] = (
+    Experiment("fig8", "the batch sequences of the four policies on the paper's Fig. 8 example", "paper", _fig8),
+    Experiment("stability-contrast", "number in system of the four policies, Fig. 1 workload, 14 req/s and "
+               "0.85 lambda*", "paper", _contrast),
+    Experiment("theorem2", "backlog at 0.9 / 1.1 lambda* and the growth rate against the fluid line", "paper",
+               _theorem2),
+    Experiment("vertex-c", "the five configurations at vertex C and the k_max stability region", "paper", _vertex_c),
+    Experiment("token-budget", "throughput and TTFT/TBT percentiles against the token budget", "paper",
+               _token_budget),
+    Experiment("rybko-stolyar", "a two-engine network: exit priority diverges below capacity, the reverse "
+               "priority and max-pressure stay bounded (with the fluid model)", "network", _rybko_stolyar),
+    Experiment("fork-join", "fork-join and DAG workflows over four engines: the simulated boundary against the "
+               "capacity LP, Sarathi-Serve against Orca", "network", _fork_join),
+    Experiment("memory-bound", "the maximum stable rate against the KV capacity: memory-bound to compute-bound, "
+               "vLLM-v1 preemption against threshold admission", "memory", _memory_bound),
+)
+
+_BY_NAME = {e.name: e for e in EXPERIMENTS}
+
+
+def experiment_names() -> list[str]:
+    return [e.name for e in EXPERIMENTS]
+
+
+def experiment(name: str) -> Experiment:
+    """The experiment called ``name``; an unknown name lists the known ones."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ExperimentError(f"unknown experiment {name!r}; choose one of {', '.join(experiment_names())}") from None
+
+
+def run_experiment(name: str, out: Path, fast: bool = False) -> dict:
+    """Run experiment ``name`` into ``out`` (``fast``: the reduced size)."""
+    return experiment(name).run(Path(out), fast=fast)
+
+
+__all__ = ["EXPERIMENTS", "Experiment", "experiment", "experiment_names", "run_experiment"]
