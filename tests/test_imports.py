@@ -49,7 +49,7 @@ LAYERS: list[set[str]] = [
 
 #: (importer, imported) first-level edges that go up a layer today; who removes each one.
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
-    ("policies", "memory"): "reg: the memory-aware policies move from memory/policies.py into policies/",
+    ("policies", "memory"): "core: MemoryView moves into engine/",
     ("memory", "sim"): "core: memory/engine.py and memory/simulate.py give way to the engine core's KV manager "
                        "(llmqueue.sim.simulate(..., memory=...))",
 }
@@ -58,9 +58,6 @@ ALLOWED_EDGES: dict[tuple[str, str], str] = {
 ALLOWED_MODULE_CYCLE_EDGES: dict[tuple[str, str], str] = {
     ("llmqueue.sim.fast.run", "llmqueue.sim.simulate"): "perf/core: the fast path builds SimResult, "
                                                         "which lives in sim/simulate.py that calls the fast path",
-    ("llmqueue.lab.report_command", "llmqueue.lab.commands"): "reg: lab commands share _fail/console with "
-                                                              "the module that registers them",
-    ("llmqueue.lab.reproduce.command", "llmqueue.lab.commands"): "reg: as above",
 }
 
 
@@ -180,7 +177,6 @@ def test_the_checker_sees_a_cycle_and_an_upward_import():
 
 #: files that name llmqueue modules in strings to import them, and who removes them
 ALLOWED_IMPORT_STRINGS: dict[str, str] = {
-    "lab/reproduce/__init__.py": "reg: one experiments registry replaces the network/memory import strings",
 }
 
 
@@ -198,8 +194,6 @@ def test_no_modules_imported_by_name_strings():
 
 #: (importer, private name) pairs that exist today, and who removes them
 ALLOWED_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
-    ("llmqueue.lab.report_command", "_fail"): "reg: the lab's commands move to the CLI's one failure printer",
-    ("llmqueue.lab.reproduce.command", "_fail"): "reg: as above",
     ("llmqueue.sim.stream", "_jsonable"): "perf: records are written through one public writer",
     ("llmqueue.memory.simulate", "_Feeder"): "core: one driver feeds arrivals for every engine",
     ("llmqueue.workload.workload", "_count"): "perf: the vectorised workload replaces it",

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import LLMQueueError
-from . import capacity, catalog, memory, network, real, simulate
+from . import capacity, catalog, lab, memory, network, real, simulate
 from .output import fail
 
 #: what a command may raise for a user's mistake: the library's errors, a file that cannot be read
@@ -40,12 +40,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _register_lab() -> None:
-    """The lab's commands (sweep, reproduce, report) register themselves."""
-    from ..lab import commands as lab_commands
-    lab_commands.register(app)
-
-
 app = typer.Typer(cls=FailurePrintingGroup, add_completion=False, no_args_is_help=True,
                   help="Queueing theory of LLM serving: simulate batch schedulers and compute their capacity.")
 
@@ -60,7 +54,7 @@ app.command("simulate")(simulate.simulate)
 app.command("capacity")(capacity.capacity)
 app.command("check-policy")(catalog.check_policy)
 app.command("scenarios")(catalog.scenarios)
-_register_lab()
+lab.register(app)
 app.command("fluid")(network.fluid)
 app.command("serve-bench")(real.serve_bench)
 app.command("profile")(real.profile)

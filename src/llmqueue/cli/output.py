@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 console = Console(soft_wrap=True)
+#: the lab's tables: wide enough when the output is a file or a pipe (rich would assume 80 columns)
+wide_console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)
 
 #: the exit status of every user error

@@ -5,7 +5,7 @@ dict`` (it writes PNG figures and ``result.json`` into ``out`` and returns the r
 ``findings`` are sentences, its ``figures`` file names) and ``SIZES``, the parameters that
 ``--fast`` shrinks (``SIZES[fast]``). :data:`EXPERIMENTS` names them with their labels; a module
 is imported only when its experiment runs (they pull in matplotlib, the network simulator, ...).
-The command (``llmqueue reproduce``, in :mod:`llmqueue.lab.reproduce_command`) and ``--list``
+The command (``llmqueue reproduce``, in :mod:`llmqueue.cli.reproduce`) and ``--list``
 derive from here.
 """
 

@@ -8,15 +8,15 @@ Layers, each in its own module:
   the growth rate with a confidence interval, and the verdict against a tolerance;
 * ``reference``: lambda* and Theorem 2's fluid slope for a scenario;
 * ``spec``, ``point``, ``bisect``, ``backends``, ``journal``, ``sweep``, ``tables``: sweeps;
-* ``report``: the HTML page (the experiments are :mod:`llmqueue.experiments`);
-* ``commands``, ``reproduce_command``, ``report_command`` (with ``cli_output``): the CLI. They
-  import the library; the library never imports them, nor typer or rich at module level.
+* ``report``: the HTML page (the experiments are :mod:`llmqueue.experiments`).
+
+The commands (``sweep``, ``reproduce``, ``report``) are in :mod:`llmqueue.cli`; the lab never
+imports typer, nor rich at module level.
 """
 
 from importlib import import_module
 
-#: public name -> its module, imported on first use (the statistics need scipy; the command line
-#: registers ``lab.commands`` without paying for it)
+#: public name -> its module, imported on first use (the statistics need scipy)
 _LAZY = {"BisectResult": "bisect", "BisectSpec": "bisect", "GrowthEstimate": "growth", "combine": "growth",
          "estimate_run": "growth", "RunPath": "paths", "Reference": "reference", "reference": "reference",
          "Verdict": "verdict", "compare_fluid": "verdict", "decide": "verdict", "tolerance_tokens": "verdict"}

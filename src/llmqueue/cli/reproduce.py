@@ -10,7 +10,8 @@ import typer
 
 from ..errors import ExperimentError
 from ..experiments import EXPERIMENTS, experiment, experiment_names
-from .cli_output import console, fail
+from .output import fail
+from .output import wide_console as console
 
 
 def reproduce(

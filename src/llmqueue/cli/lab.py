@@ -14,9 +14,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .cli_output import console, err_console, fail
-from .report_command import report
-from .reproduce_command import reproduce
+from .output import err_console, fail
+from .output import wide_console as console
+from .report import report
+from .reproduce import reproduce
 
 
 def sweep(
@@ -62,13 +63,13 @@ def sweep(
     Points run in parallel; an interrupted sweep resumes when the same command is run again.
     """
     from ..config import ScenarioError
-    from .backends import BackendError, make_backend
-    from .bisect import BisectSpec
-    from .cli_parse import int_list, number_list
-    from .progress import SweepProgress
-    from .spec import make_spec
-    from .sweep import SweepMismatch, run_sweep
-    from .sweep_plots import sweep_figures
+    from ..lab.backends import BackendError, make_backend
+    from ..lab.bisect import BisectSpec
+    from ..lab.progress import SweepProgress
+    from ..lab.spec import make_spec
+    from ..lab.sweep import SweepMismatch, run_sweep
+    from ..lab.sweep_plots import sweep_figures
+    from .lab_parse import int_list, number_list
 
     try:
         lo_hi = number_list(bisect_range.replace(":", ","), "--bisect-range")

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from ..errors import ReportError
-from .cli_output import console, fail
-from .report import build_report
+from .output import fail
+from .output import wide_console as console
 
 
 def report(
@@ -17,6 +17,8 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="The HTML file to write (default: FOLDER/report.html)."),
 ) -> None:
     """One self-contained HTML page: figures embedded, tables, the scenario, verdicts in plain words."""
+    from ..lab.report import build_report  # pandas and matplotlib: only when a report is built
+
     try:
         path = build_report(folder, out)
     except (ReportError, OSError) as e:
