@@ -1,0 +1,5 @@
+"""``python -m llmqueue``: the command line."""
+
+from .cli import main
+
+main()
