@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -20,8 +21,9 @@ from .analysis.theory import capacity_report
 from .policies import check_work_conserving, make_policy, policy_names
 from .scenario import UNSET, Scenario, ScenarioError, builtin_scenarios, check_runnable, load_scenario
 from .sim.engine import EngineStalled
-from .sim.output import write_run
+from .sim.output import check_format, write_run
 from .sim.simulate import simulate as run_simulation
+from .sim.stream import run_to_disk, streams
 from .workload import TraceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -81,14 +83,15 @@ _trace = typer.Option(None, "--trace", help="Replay a trace (our CSV or the Azur
 @app.command()
 def simulate(
     scenario: Optional[str] = typer.Argument(None, help=SCENARIO_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write requests.csv, iterations.csv, summary.json here."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the requests and iterations tables and summary.json here."),
     policy: Optional[str] = _policy, token_budget: Optional[int] = _budget,
     max_batch_size: Optional[int] = _kmax, request_rate: Optional[float] = _rate,
     burstiness: Optional[float] = _burst, num_requests: Optional[int] = _nreq,
     duration: Optional[float] = _dur, seed: Optional[int] = _seed, trace: Optional[Path] = _trace,
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Stop the simulation at this time (s)."),
     show_batches: int = typer.Option(0, "--show-batches", help="Print the first N batches (Fig. 8 notation)."),
-    composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches.csv)."),
+    composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches table)."),
+    fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from .network.commands import is_network_scenario, simulate_command
@@ -104,6 +107,7 @@ def simulate(
         ov["simulation.record_composition"] = True
     sc = _load(scenario, ov)
     try:
+        check_format(fmt)
         wl = sc.build_workload()
         check_runnable(sc, wl)
         pol, bt = sc.build_policy(), sc.build_batch_time()
@@ -112,11 +116,14 @@ def simulate(
             res = simulate_with_memory(pol, bt, wl.requests(sc.seed), sc.engine.memory.build(),
                                        horizon=sc.simulation.horizon_s,
                                        record_composition=sc.simulation.record_composition)
-            writer = write_memory_run
+            writer = partial(write_memory_run, format=fmt)
+        elif streams(pol, bt, record_composition=sc.simulation.record_composition):
+            res = run_to_disk(pol, bt, wl.requests(sc.seed), out, horizon=sc.simulation.horizon_s, format=fmt)
+            writer = partial(write_run, format=fmt)
         else:
             res = run_simulation(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s,
                                  record_composition=sc.simulation.record_composition)
-            writer = write_run
+            writer = partial(write_run, format=fmt)
     except (ScenarioError, TraceError, EngineStalled, ValueError, OSError) as e:
         _fail(str(e))
         return
@@ -131,8 +138,8 @@ def simulate(
         for i, (plan, row) in enumerate(zip(res.compositions[:show_batches], res.iterations.itertuples())):
             console.print(f"  {i:4d}  t={row.start_time:.6g}s  {format_plan(plan, res.labels)}", highlight=False)
     if out is not None:
-        console.print(f"\nwrote {out}/requests.csv, iterations.csv, summary.json"
-                      + (", batches.csv" if res.compositions is not None else ""), highlight=False)
+        console.print(f"\nwrote {out}/requests.{fmt}, iterations.{fmt}, summary.json"
+                      + (f", batches.{fmt}" if res.compositions is not None else ""), highlight=False)
 
 
 def _capacity(sc: Scenario, wl):

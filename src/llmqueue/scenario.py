@@ -34,7 +34,7 @@ from .workload import (
     SharedPrefix,
     Uniform,
     Workload,
-    read_trace,
+    read_trace_arrays,
 )
 
 
@@ -302,7 +302,7 @@ class Scenario(_Strict):
 
     def build_workload(self) -> Workload:
         w = self.workload
-        trace = read_trace(_resolve(self._base, w.trace)) if w.trace is not None else None
+        trace = read_trace_arrays(_resolve(self._base, w.trace)) if w.trace is not None else None
         return Workload(
             arrival=w.arrival.build() if w.arrival is not None else None,
             prompt_tokens=w.prompt_tokens.build(self._base) if w.prompt_tokens is not None else None,
