@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy.special import ndtr
 
 from .traces import read_column
 
@@ -153,6 +152,8 @@ class LogNormal(LengthDistribution):
 
     @cached_property
     def mean(self) -> float:
+        from scipy.special import ndtr  # the only use of scipy here: keep `import` light
+
         lo, hi, mu, s = self.min, self.max, self.mu, self.sigma
         if s == 0:
             return float(np.clip(np.rint(self.underlying_mean), lo, hi if hi is not None else np.inf))
@@ -168,6 +169,8 @@ class LogNormal(LengthDistribution):
         """E[(X - k)^+] for the underlying lognormal X, k >= 0."""
         if k <= 0:
             return self.underlying_mean - k
+        from scipy.special import ndtr
+
         mu, s, lk = self.mu, self.sigma, math.log(k)
         return self.underlying_mean * float(ndtr((mu + s * s - lk) / s)) - k * float(ndtr((mu - lk) / s))
 
