@@ -91,17 +91,19 @@ def run_one(engine: str, policy: str, load: float, n: int) -> dict:
             "cpu_seconds": cpu, "peak_mb": peak, "iterations": iterations, "completed": completed}
 
 
-def e2e_command(policy: str, load: float, n: int, out: str) -> list[str]:
+def e2e_command(policy: str, request_rate: float, n: int, out: str) -> list[str]:
     return [sys.executable, "-m", "llmqueue", "simulate", "fig1", "--policy", policy, "--num-requests",
-            str(n), "--request-rate", repr(rate(load)), "--out", out]
+            str(n), "--request-rate", repr(request_rate), "--out", out]
 
 
-def run_e2e(policy: str, load: float, n: int) -> dict:
-    """The CLI command as a child process of this one (call it from a process with no other
-    child, so that RUSAGE_CHILDREN is this child's)."""
+def run_e2e(policy: str, load: float, n: int, request_rate: float) -> dict:
+    """The CLI command as a child process of this one. Call it from a small process with no
+    other child (``--e2e``; it imports nothing of llmqueue): RUSAGE_CHILDREN is then the
+    command's own peak, not one inherited from a larger parent (Linux carries the parent's peak
+    into ru_maxrss across fork and exec)."""
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as d:
-        cmd = e2e_command(policy, load, n, d)
+        cmd = e2e_command(policy, request_rate, n, d)
         w0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - w0
@@ -117,6 +119,8 @@ def run_e2e(policy: str, load: float, n: int) -> dict:
 def run_isolated(engine: str, policy: str, load: float, n: int, timeout: float | None) -> dict | None:
     """``run_one`` (or ``run_e2e``) in a fresh process; None if it ran past ``timeout``."""
     cmd = [sys.executable, __file__, "--one", engine, policy, str(load), str(n)]
+    if engine == "e2e":
+        cmd = [sys.executable, __file__, "--e2e", policy, str(load), str(n), repr(rate(load))]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
@@ -151,11 +155,15 @@ def main() -> None:
     ap.add_argument("--generic-limit", type=float, default=GENERIC_LIMIT_S,
                     help="seconds after which the generic engine is stopped (and larger sizes skipped)")
     ap.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--e2e", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         e, p, load, n = a.one
-        fn = run_e2e if e == "e2e" else lambda *x: run_one(e, *x)
-        print(json.dumps(fn(p, float(load), int(n))))
+        print(json.dumps(run_one(e, p, float(load), int(n))))
+        return
+    if a.e2e:
+        p, load, n, r = a.e2e
+        print(json.dumps(run_e2e(p, float(load), int(n), float(r))))
         return
     sizes = a.sizes or ([1000] if a.quick else [10_000, 100_000, 1_000_000])
     limit = a.generic_limit
