@@ -113,7 +113,7 @@ def test_streamed_run_of_plain_requests_and_unsorted_ids(tmp_path):
                 for i, r in zip(np.random.default_rng(0).permutation(len(reqs)), reqs)]
     for rs in (reqs, shuffled):
         mem = simulate(pol, bt, rs, engine="fast")
-        res = run_to_disk(pol, bt, rs, tmp_path, chunk_requests=50, epoch_iterations=40, trim_min=5)
+        run_to_disk(pol, bt, rs, tmp_path, chunk_requests=50, epoch_iterations=40, trim_min=5)
         pd.testing.assert_frame_equal(read_run_table(tmp_path, "requests"), mem.requests, check_exact=True)
 
 

@@ -34,7 +34,7 @@ def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: s
     from .fast.sinks import ITERATION_DTYPES, REQUEST_DTYPES
     known = {**REQUEST_DTYPES, **ITERATION_DTYPES}
     cols = {c: df[c].to_numpy() for c in columns}
-    dtypes = {c: known.get(c, cols[c].dtype if cols[c].dtype != object else object) for c in columns}
+    dtypes: dict[str, Any] = {c: known.get(c, cols[c].dtype if cols[c].dtype != object else object) for c in columns}
     if any(d is object for d in dtypes.values()):         # text columns (batches): let pyarrow type them
         import pyarrow as pa
         import pyarrow.parquet as pq

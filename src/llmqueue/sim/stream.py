@@ -15,9 +15,10 @@ in-memory run; :func:`streams` says when it applies.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -77,8 +78,10 @@ def simulate_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Itera
     ``write_iterations=False``), ``backlog.<fmt>`` and ``summary.json`` to ``out_dir``.
     ``tuning``: memory knobs of the fast core (:func:`llmqueue.sim.fast.run_core`)."""
     fast = use_fast_core(engine, policy, batch_time)
-    sink = DiskSink(Path(out_dir), fmt=fmt, write_iterations=write_iterations,
+    out = Path(out_dir)
+    sink = DiskSink(out, fmt=fmt, write_iterations=write_iterations,
                     backlog_resolution_s=backlog_resolution_s)
+    run: Any
     if fast:
         run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
         used = "fast"
@@ -96,7 +99,7 @@ def simulate_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Itera
         used = "generic"
     sink.close()
     backlog = sink.backlog.frame()
-    backlog_path = sink.out_dir / f"backlog.{fmt}"
+    backlog_path = out / f"backlog.{fmt}"
     if fmt == "csv":
         backlog.to_csv(backlog_path, index=False)
     else:
@@ -105,5 +108,5 @@ def simulate_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Itera
     from .output import _jsonable
     summary = result.summary()
     summary["engine"] = used
-    (sink.out_dir / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
     return result

@@ -11,6 +11,7 @@ columns (NaN as the empty field). :func:`read_run_table` reads either into a Dat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,12 +50,12 @@ class TableWriter:
     """Appends column chunks of ``columns`` to ``path`` (``fmt``: parquet or csv). The file is
     created on :meth:`close` even if no row was written (with the header / schema of ``dtypes``)."""
 
-    def __init__(self, path: Path, fmt: str, columns: list[str], dtypes: dict[str, str],
+    def __init__(self, path: Path, fmt: str, columns: list[str], dtypes: dict[str, Any],
                  na_rep: str = "") -> None:
         self.path, self.fmt, self.columns, self.dtypes = Path(path), check_format(fmt), columns, dtypes
         self.na_rep = na_rep
-        self._pq = None
-        self._csv = None
+        self._pq: Any = None
+        self._csv: Any = None
         self.rows = 0
 
     def write(self, cols: dict[str, np.ndarray]) -> None:
@@ -84,7 +85,7 @@ class TableWriter:
 
 
 def write_table(path: Path, fmt: str, cols: dict[str, np.ndarray], columns: list[str],
-                dtypes: dict[str, str], na_rep: str = "") -> None:
+                dtypes: dict[str, Any], na_rep: str = "") -> None:
     """One whole table at once."""
     w = TableWriter(path, fmt, columns, dtypes, na_rep)
     w.write(cols)

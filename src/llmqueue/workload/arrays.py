@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class RequestArrays:
         if len(parts) == 1:
             return parts[0]
         n = sum(len(p) for p in parts)
-        cols = {c: np.concatenate([getattr(p, c) for p in parts])
+        cols: dict[str, Any] = {c: np.concatenate([getattr(p, c) for p in parts])
                 for c in ("request_id", "arrival_time", "prompt_tokens", "decode_tokens")}
         jcs = {p.job_class for p in parts if isinstance(p.job_class, str)}
         if all(isinstance(p.job_class, str) for p in parts) and len(jcs) == 1:

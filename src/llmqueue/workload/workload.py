@@ -146,6 +146,7 @@ class Workload:
     def _generated(self, seed: int | np.random.SeedSequence, rid: int) -> Iterator[RequestArrays]:
         """Generated requests, CHUNK at a time from each child stream (so exactly the values the
         per-request stream drew one by one): arrivals, prompts, decodes, prefix groups."""
+        assert self.arrival is not None and self.prompt_tokens is not None and self.decode_tokens is not None
         rng_t, rng_p, rng_d, rng_g = child_generators(seed, 4)
         pre, left, end = self.prefix, self.num_requests, self.duration_s
         times = self.arrival.time_chunks(rng_t)
@@ -165,7 +166,7 @@ class Workload:
             yield RequestArrays(
                 np.arange(rid, rid + n, dtype=np.int64), t[:n], p, d[:n], self.job_class, None,
                 None if g is None else np.array([f"p{x}" for x in g[:n].tolist()], dtype=object),
-                None if g is None else np.minimum(p, pre.tokens))
+                None if g is None or pre is None else np.minimum(p, pre.tokens))
             rid += n
             if left is not None:
                 left -= n
@@ -173,6 +174,7 @@ class Workload:
     @cached_property
     def _replayed(self) -> RequestArrays:
         """The part of the trace that is replayed (num_requests and duration_s applied)."""
+        assert self.trace is not None
         tr = self.trace if isinstance(self.trace, RequestArrays) else RequestArrays.from_requests(self.trace)
         n = len(tr) if self.num_requests is None else min(len(tr), self.num_requests)
         if self.duration_s is not None:

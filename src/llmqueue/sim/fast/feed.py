@@ -25,9 +25,9 @@ core's loops need no bounds checks.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from itertools import islice
 from operator import attrgetter
-from typing import Iterable
 
 import numpy as np
 
@@ -93,9 +93,9 @@ class RequestFeed:
             rid, t, p, d = (block.request_id, block.arrival_time, block.prompt_tokens, block.decode_tokens)
             n = rid.size
             lab = block.label.tolist() if block.label is not None else [None] * n
-            raw = t.tolist() if np.any(t[1:] < t[:-1]) or (n and t[0] < self.last_time) else None
             reqs = None
         else:
+            assert self._it is not None
             reqs = list(islice(self._it, self.chunk))
             if len(reqs) < self.chunk:
                 self.exhausted = True
@@ -115,7 +115,7 @@ class RequestFeed:
             # Keep the requests before the first out-of-order one; remember where the generic
             # engine would raise.
             b = int(bad[0])
-            times = [r.arrival_time for r in reqs] if reqs is not None else raw
+            times = [r.arrival_time for r in reqs] if reqs is not None else t.tolist()
             self.poison = self.loaded + b - 1
             last = times[b - 1] if b else self.last_raw
             self.poison_msg = (f"requests must be sorted by arrival time: request {int(rid[b])} "

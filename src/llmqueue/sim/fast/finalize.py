@@ -39,7 +39,7 @@ class Snapshot:
     zq: int
 
     @classmethod
-    def of(cls, S: CoreState) -> "Snapshot":
+    def of(cls, S: CoreState) -> Snapshot:
         return cls(S.G, S.C, S.h, S.zq)
 
 

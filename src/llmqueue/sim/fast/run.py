@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ...engine.batch_time import BatchTimeModel
 from ...engine.plan import BatchPlan

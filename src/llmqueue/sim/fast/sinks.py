@@ -182,7 +182,7 @@ class DiskSink:
 
     def release(self, below: float) -> None:
         """Write the held records whose request id is below ``below`` (sorted by id)."""
-        if not self._held or self._req is None:
+        if not self._held or self._req is None or below == -math.inf:
             return
         cols = {c: np.concatenate([h[c] for h in self._held]) for c in REQUEST_COLUMNS}
         o = np.argsort(cols["request_id"], kind="stable")

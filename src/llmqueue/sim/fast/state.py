@@ -54,7 +54,7 @@ class PolicySpec:
     horizon: float             # +inf when the run has no horizon
 
     @classmethod
-    def of(cls, policy: Policy, batch_time: BatchTimeModel, horizon: float | None) -> "PolicySpec":
+    def of(cls, policy: Policy, batch_time: BatchTimeModel, horizon: float | None) -> PolicySpec:
         B = policy.token_budget
         K = policy.slots
         T = tuple(float(batch_time.load_time(b)) for b in range(B + 1))
