@@ -1,4 +1,4 @@
-"""``python -m llmqueue``: the command line."""
+"""``python -m llmqueue``: the same command line as the ``llmqueue`` script."""
 
 from .cli import main
 
