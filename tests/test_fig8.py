@@ -49,4 +49,4 @@ def test_fig8_from_cli(tmp_path):
                                    "--show-batches", "10", "--out", str(tmp_path)])
     assert out.exit_code == 0, out.output
     assert "[Ad Bd Cd Dp Ep]" in out.output
-    assert (tmp_path / "batches.csv").exists()
+    assert (tmp_path / "batches.parquet").exists()

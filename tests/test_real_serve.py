@@ -104,8 +104,8 @@ def test_real_model_run_writes_the_simulators_files(tmp_path):
     assert all(len(runner.outputs[r.request_id]) == r.decode_tokens + 1 for r in reqs)
     assert len(res.details) == len(res.iterations)
     assert (res.details["context_tokens"] > 0).all()
-    write_run(res, tmp_path / "real")
-    write_run(simulate(make_policy("sarathi", 32), ConstantBatchTime(0.001), reqs), tmp_path / "sim")
+    write_run(res, tmp_path / "real", format="csv")
+    write_run(simulate(make_policy("sarathi", 32), ConstantBatchTime(0.001), reqs), tmp_path / "sim", format="csv")
     for name in ("requests.csv", "iterations.csv"):
         head = [(tmp_path / d / name).read_text().splitlines()[0] for d in ("real", "sim")]
         assert head[0] == head[1]

@@ -90,10 +90,10 @@ def test_good_scenario_runs(tmp_path):
     p.write_text(GOOD)
     r = CliRunner().invoke(app, ["simulate", str(p), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
-    import pandas as pd
-    req = pd.read_csv(tmp_path / "out" / "requests.csv")
+    from llmqueue.sim.tables import read_run_table
+    req = read_run_table(tmp_path / "out", "requests")
     assert list(req.columns) == ["request_id", "arrival_time", "prompt_tokens", "decode_tokens",
                                  "prefill_end_time", "first_token_time", "completion_time"]
     assert len(req) == 50
-    it = pd.read_csv(tmp_path / "out" / "iterations.csv")
+    it = read_run_table(tmp_path / "out", "iterations")
     assert list(it.columns)[:5] == ["start_time", "end_time", "prefill_tokens", "decode_tokens", "num_requests"]

@@ -124,7 +124,7 @@ def serve_bench(
                       f"{d['forward_s'].mean() * 1e3:.3g} ms, mean scheduling {d['schedule_s'].mean() * 1e3:.3g} ms"
                       if len(d) else f"engine: {extra['model']} on {extra['device']}", highlight=False, markup=False)
     if out is not None:
-        console.print(f"wrote {out}/requests.csv, iterations.csv, summary.json"
+        console.print(f"wrote {out}/requests.parquet, iterations.parquet, summary.json"
                       + (", iterations_real.csv" if engine == "real" else ""), highlight=False, markup=False)
 
 

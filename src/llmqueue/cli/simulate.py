@@ -13,14 +13,16 @@ from .output import console, print_summary
 
 def simulate(
     scenario: Optional[str] = typer.Argument(None, help=opt.SCENARIO_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write requests.csv, iterations.csv, summary.json here."),
+    out: Optional[Path] = typer.Option(None, "--out",
+                                       help="Write the requests and iterations tables and summary.json here."),
     policy: Optional[str] = opt.policy, token_budget: Optional[int] = opt.token_budget,
     max_batch_size: Optional[int] = opt.max_batch_size, request_rate: Optional[float] = opt.request_rate,
     burstiness: Optional[float] = opt.burstiness, num_requests: Optional[int] = opt.num_requests,
     duration: Optional[float] = opt.duration, seed: Optional[int] = opt.seed, trace: Optional[Path] = opt.trace,
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Stop the simulation at this time (s)."),
     show_batches: int = typer.Option(0, "--show-batches", help="Print the first N batches (Fig. 8 notation)."),
-    composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches.csv)."),
+    composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches table)."),
+    fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..config import is_network_scenario
@@ -32,8 +34,12 @@ def simulate(
             "--trace": trace, "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
         simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration)
         return
+    from functools import partial
+
     from ..analysis import workload_capacity
     from ..config import check_runnable, load_scenario
+    from ..sim.output import check_format, write_run
+    from ..sim.stream import run_to_disk, streams
 
     ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
                        duration, seed, trace)
@@ -41,6 +47,7 @@ def simulate(
     if composition or show_batches:
         ov["simulation.record_composition"] = True
     sc = load_scenario(scenario, ov)
+    check_format(fmt)
     wl = sc.build_workload()
     check_runnable(sc, wl)
     pol, bt = sc.build_policy(), sc.build_batch_time()
@@ -51,13 +58,15 @@ def simulate(
         res = simulate_with_memory(pol, bt, wl.requests(sc.seed), sc.engine.memory.build(),
                                    horizon=sc.simulation.horizon_s,
                                    record_composition=sc.simulation.record_composition)
-        writer = write_memory_run
+        writer = partial(write_memory_run, format=fmt)
+    elif streams(pol, bt, record_composition=sc.simulation.record_composition):
+        res = run_to_disk(pol, bt, wl.requests(sc.seed), out, horizon=sc.simulation.horizon_s, format=fmt)
+        writer = partial(write_run, format=fmt)
     else:
-        from ..sim.output import write_run
         from ..sim.simulate import simulate as run_simulation
         res = run_simulation(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s,
                              record_composition=sc.simulation.record_composition)
-        writer = write_run
+        writer = partial(write_run, format=fmt)
     cap = workload_capacity(pol, bt, wl)
     s = res.summary()
     if out is not None:
@@ -70,8 +79,8 @@ def simulate(
         for i, (plan, row) in enumerate(zip(res.compositions[:show_batches], res.iterations.itertuples())):
             console.print(f"  {i:4d}  t={row.start_time:.6g}s  {format_plan(plan, res.labels)}", highlight=False)
     if out is not None:
-        console.print(f"\nwrote {out}/requests.csv, iterations.csv, summary.json"
-                      + (", batches.csv" if res.compositions is not None else ""), highlight=False)
+        console.print(f"\nwrote {out}/requests.{fmt}, iterations.{fmt}, summary.json"
+                      + (f", batches.{fmt}" if res.compositions is not None else ""), highlight=False)
 
 
 #: why the single-engine flags are refused for a network scenario

@@ -189,7 +189,8 @@ class Scenario(Strict):
             return
         if not self.engine.class_priority or self.workload.trace is None:
             return
-        known = {r.job_class for r in self.trace_requests()}
+        jc = self.trace_requests().job_class
+        known = {jc} if isinstance(jc, str) else set(jc.tolist())
         if self.workload.initial_requests:
             known.add(self.workload.job_class)
         for j, name in enumerate(self.engine.class_priority):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from ..workload import SharedPrefix, Workload, read_trace
+from ..workload import SharedPrefix, Workload, read_trace_arrays
 from .fields import ArrivalSpec, Count, LengthSpec, PosFloat, PosInt, Strict, resolve
 
 
@@ -56,7 +56,7 @@ class WorkloadSpec(Strict):
 
     def read_trace(self, base: Path):
         """The trace's requests (None without a trace)."""
-        return read_trace(resolve(base, self.trace)) if self.trace is not None else None
+        return read_trace_arrays(resolve(base, self.trace)) if self.trace is not None else None
 
     def build(self, base: Path, trace=None) -> Workload:
         """The :class:`Workload`; ``trace`` is the already-read trace, if any (else it is read here)."""

@@ -111,13 +111,13 @@ def simulate_with_memory(policy: Policy, batch_time: BatchTimeModel, requests: I
         prefix_queries=engine.prefix_queries)
 
 
-def write_memory_run(res: MemoryResult, out, extra: dict | None = None) -> dict:
+def write_memory_run(res: MemoryResult, out, extra: dict | None = None, format: str = "parquet") -> dict:
     """``write_run`` plus preemptions.csv and memory.csv (per-iteration memory) next to it."""
     from pathlib import Path
 
     from ..sim.output import write_run
     out = Path(out)
-    summary = write_run(res, out, extra=extra)
+    summary = write_run(res, out, extra=extra, format=format)
     res.preemptions.to_csv(out / "preemptions.csv", index=False)
     res.memory_iterations.to_csv(out / "memory.csv", index=False)
     return summary

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..engine.batch_time import BatchTimeModel
 from ..sim.metrics import request_latencies
+from ..sim.tables import read_run_table, run_table_exists
 
 HEADLINE = ("token_throughput", "output_throughput", "request_throughput", "busy_fraction",
             "mean_batch_tokens", "mean_ttft_ms", "p50_ttft_ms", "p99_ttft_ms", "mean_e2el_ms",
@@ -41,16 +42,16 @@ class Run:
 def load_run(path: str | Path) -> Run:
     """Read a run folder; a missing or malformed file is one clear error."""
     p = Path(path)
-    need = ("requests.csv", "iterations.csv", "summary.json")
-    missing = [f for f in need if not (p / f).is_file()]
+    need = ("requests", "iterations", "summary.json")
+    missing = [f for f in need if not ((p / f).is_file() if "." in f else run_table_exists(p, f))]
     if missing:
         raise ValueError(f"{p}: not a run folder (missing {', '.join(missing)}); write one with "
                          f"`llmqueue simulate --out` or `llmqueue serve-bench --out`")
     try:
         summary = json.loads((p / "summary.json").read_text())
-        req = pd.read_csv(p / "requests.csv")
-        it = pd.read_csv(p / "iterations.csv")
-    except (json.JSONDecodeError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        req = read_run_table(p, "requests")
+        it = read_run_table(p, "iterations")
+    except (json.JSONDecodeError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
         raise ValueError(f"{p}: unreadable run file ({e})") from None
     det = pd.read_csv(p / "iterations_real.csv") if (p / "iterations_real.csv").is_file() else None
     return Run(p, req, it, summary, det)

@@ -1,4 +1,9 @@
-"""Write a run to a directory: requests.csv, iterations.csv, batches.csv (if recorded), summary.json."""
+"""Write a run to a directory: requests, iterations, batches (if recorded) and summary.json.
+
+Tables are Parquet by default (``requests.parquet`` ...) or CSV on request (``format="csv"``:
+``requests.csv`` ..., byte for byte what this function wrote before Parquet existed). Read them
+back with :func:`llmqueue.sim.tables.read_run_table`, which takes either.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .batches import compositions_table
-from .engine import IterationLog, RequestLog
-from .simulate import SimResult
+from .tables import check_format, read_run_table, run_table_exists, write_table  # noqa: F401 (re-exported)
 
 
 def _jsonable(x: Any) -> Any:
@@ -22,13 +25,47 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def write_run(res: SimResult, out: Path, extra: dict | None = None) -> dict:
-    """Write the run's tables and summary; returns the summary dict."""
+def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: str = "") -> None:
+    """One DataFrame as ``<stem>.<format>`` (CSV through pandas, as before; Parquet through
+    pyarrow with the streamed writer's dtypes where they are known)."""
+    if format == "csv":
+        df[columns].to_csv(path_stem.with_suffix(".csv"), index=False, na_rep=na_rep)
+        return
+    from .fast.sinks import ITERATION_DTYPES, REQUEST_DTYPES
+    known = {**REQUEST_DTYPES, **ITERATION_DTYPES}
+    cols = {c: df[c].to_numpy() for c in columns}
+    dtypes: dict[str, Any] = {c: known.get(c, cols[c].dtype if cols[c].dtype != object else object) for c in columns}
+    if any(d is object for d in dtypes.values()):         # text columns (batches): let pyarrow type them
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        pq.write_table(pa.Table.from_pandas(df[columns], preserve_index=False),
+                       path_stem.with_suffix(".parquet"))
+        return
+    write_table(path_stem.with_suffix(".parquet"), "parquet", cols, columns, dtypes)
+
+
+def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet") -> dict:
+    """Write the run's tables and summary; returns the summary dict.
+
+    ``res`` is an in-memory :class:`~llmqueue.sim.simulate.SimResult` (tables written here) or
+    a :class:`~llmqueue.sim.fast.StreamedResult` of :func:`~llmqueue.sim.stream.run_to_disk`
+    into ``out`` (its tables are already there: only summary.json is written)."""
+    check_format(format)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res.requests[list(RequestLog.COLUMNS)].to_csv(out / "requests.csv", index=False, na_rep="")
-    res.iterations[list(IterationLog.COLUMNS)].to_csv(out / "iterations.csv", index=False)
-    if res.compositions is not None:
-        compositions_table(res.compositions, res.labels).to_csv(out / "batches.csv", index=False)
+    from .fast.result import StreamedResult
+    if isinstance(res, StreamedResult):
+        if res.out_dir is None or Path(res.out_dir).resolve() != out.resolve() or res.format != format:
+            raise ValueError(f"write_run: this streamed run wrote its {res.format} tables to "
+                             f"{res.out_dir}, not {format} tables to {out}")
+    else:
+        from .engine import IterationLog, RequestLog
+        _write_frame(res.requests, out / "requests", format, list(RequestLog.COLUMNS))
+        _write_frame(res.iterations, out / "iterations", format, list(IterationLog.COLUMNS))
+        if res.compositions is not None:
+            from .batches import compositions_table
+            table = compositions_table(res.compositions, res.labels)
+            _write_frame(table, out / "batches", format, list(table.columns))
     summary = res.summary()
     if extra:
         summary.update(extra)

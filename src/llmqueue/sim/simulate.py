@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.plan import BatchPlan
@@ -19,6 +19,9 @@ from ..engine.request import Request
 from ..policies.base import Policy
 from .engine import IterationLog, RequestLog, SimEngine
 from .kernel import ARRIVAL, Kernel
+
+if TYPE_CHECKING:  # pandas is imported by the run that builds the tables, not by importing this
+    import pandas as pd
 
 
 @dataclass
@@ -93,6 +96,8 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     sim.flush_unfinished()
     if ilog.plans is not None and len(ilog.plans) > len(ilog.columns["start_time"]):
         ilog.plans = ilog.plans[: len(ilog.columns["start_time"])]
+    import pandas as pd
+
     req_df = pd.DataFrame(rlog.rows, columns=list(RequestLog.COLUMNS))
     req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
     it_df = pd.DataFrame({c: np.frombuffer(v, dtype=np.float64 if v.typecode == "d" else np.int64)

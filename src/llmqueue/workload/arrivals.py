@@ -13,7 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import count
+from itertools import count, islice
 
 import numpy as np
 
@@ -49,6 +49,13 @@ class ArrivalProcess(ABC):
     def times(self, rng: np.random.Generator) -> Iterator[float]:
         """Arrival times t1 <= t2 <= ..., without end."""
 
+    def time_chunks(self, rng: np.random.Generator) -> Iterator[np.ndarray]:
+        """The same times as :meth:`times`, as float64 arrays of :data:`CHUNK` (vectorised where
+        a process can; this default reads :meth:`times`)."""
+        it = self.times(rng)
+        while True:
+            yield np.fromiter(islice(it, CHUNK), dtype=np.float64, count=CHUNK)
+
 
 class _Renewal(ArrivalProcess):
     """Arrival times are cumulative sums of i.i.d. gaps drawn CHUNK at a time."""
@@ -57,12 +64,16 @@ class _Renewal(ArrivalProcess):
     def _gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n independent gaps in seconds."""
 
-    def times(self, rng: np.random.Generator) -> Iterator[float]:
+    def time_chunks(self, rng: np.random.Generator) -> Iterator[np.ndarray]:
         t = 0.0
         while True:
             chunk = t + np.cumsum(self._gaps(rng, CHUNK))
-            yield from chunk.tolist()
+            yield chunk
             t = float(chunk[-1])
+
+    def times(self, rng: np.random.Generator) -> Iterator[float]:
+        for chunk in self.time_chunks(rng):
+            yield from chunk.tolist()
 
 
 @dataclass(frozen=True)
@@ -132,3 +143,8 @@ class DeterministicArrivals(ArrivalProcess):
 
     def times(self, rng: np.random.Generator) -> Iterator[float]:
         return (k / self.rate for k in count(1))
+
+    def time_chunks(self, rng: np.random.Generator) -> Iterator[np.ndarray]:
+        # k / rate with k exact in float64 (k < 2**53): the same division as :meth:`times`
+        for k0 in count(1, CHUNK):
+            yield np.arange(k0, k0 + CHUNK, dtype=np.float64) / self.rate

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy.special import ndtr
 
 from .traces import read_column
 
@@ -152,7 +151,9 @@ class LogNormal(LengthDistribution):
         return np.clip(x, self.min, self.max if self.max is not None else 2.0**62).astype(np.int64)
 
     @cached_property
-    def mean(self) -> float:  # type: ignore[override]  # computed, read-only here
+    def mean(self) -> float:
+        from scipy.special import ndtr  # the only use of scipy here: keep `import` light
+
         lo, hi, mu, s = self.min, self.max, self.mu, self.sigma
         if s == 0:
             return float(np.clip(np.rint(self.underlying_mean), lo, hi if hi is not None else np.inf))
@@ -168,6 +169,8 @@ class LogNormal(LengthDistribution):
         """E[(X - k)^+] for the underlying lognormal X, k >= 0."""
         if k <= 0:
             return self.underlying_mean - k
+        from scipy.special import ndtr
+
         mu, s, lk = self.mu, self.sigma, math.log(k)
         return self.underlying_mean * float(ndtr((mu + s * s - lk) / s)) - k * float(ndtr((mu - lk) / s))
 

@@ -27,8 +27,11 @@ from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
+import numpy as np
+
 from ..engine.request import Request
 from ..errors import TraceError
+from .arrays import RequestArrays
 
 OURS = ("arrival_time", "prompt_tokens", "decode_tokens")
 OURS_OPTIONAL = ("class", "label", "prefix_id", "prefix_tokens")
@@ -95,6 +98,11 @@ def _header(path: str, line: int, names: list[str]) -> tuple[str, dict[str, int]
 
 def read_trace(path: str | os.PathLike[str]) -> list[Request]:
     """All requests of a trace file, ids 0..n-1 in file order."""
+    return read_trace_arrays(path).to_requests()
+
+
+def read_trace_arrays(path: str | os.PathLike[str]) -> RequestArrays:
+    """All requests of a trace file as columns (no object per request), ids 0..n-1 in file order."""
     p = os.fspath(path)
     rows = iter(_rows(p))
     first = next(rows, None)
@@ -106,7 +114,13 @@ def read_trace(path: str | os.PathLike[str]) -> list[Request]:
     t_col, p_col, d_col = (index[c] for c in (OURS if fmt == "ours" else AZURE))
     c_col, l_col = index.get("class"), index.get("label")
     pid_col, ptok_col = index.get("prefix_id"), index.get("prefix_tokens")
-    requests: list[Request] = []
+    times: list[float] = []
+    prompts: list[int] = []
+    decodes: list[int] = []
+    classes: list[str] = []
+    labels: list[str | None] = []
+    pids: list[str | None] = []
+    ptoks: list[int] = []
     origin = None
     last_t, last_text, last_line = 0.0, "", 0
 
@@ -133,7 +147,7 @@ def read_trace(path: str | os.PathLike[str]) -> list[Request]:
             if origin is None:
                 origin = ns
             t = (ns - origin) / 10**9
-        if requests and t < last_t:
+        if times and t < last_t:
             raise fail(line, t_col, f"arrivals go backwards: {text!r} is earlier than {last_text!r} on line "
                        f"{last_line}; sort the file by arrival time")
         counts = []
@@ -156,9 +170,22 @@ def read_trace(path: str | os.PathLike[str]) -> list[Request]:
             prefix_tokens = given
             if prefix_tokens and prefix_id is None:
                 raise fail(line, ptok_col, "prefix_tokens > 0 needs a prefix_id")
-        requests.append(Request(len(requests), t, counts[0], counts[1], job_class, label, prefix_id, prefix_tokens))
+        times.append(t)
+        prompts.append(counts[0])
+        decodes.append(counts[1])
+        classes.append(job_class)
+        labels.append(label)
+        pids.append(prefix_id)
+        ptoks.append(prefix_tokens)
         last_t, last_text, last_line = t, text, line
-    return requests
+    n = len(times)
+    obj = lambda xs: np.array(xs + [None], dtype=object)[:n]  # noqa: E731
+    jc: str | np.ndarray = classes[0] if n and classes.count(classes[0]) == n else obj(classes)
+    return RequestArrays(np.arange(n, dtype=np.int64), np.array(times, dtype=np.float64),
+                         np.array(prompts, dtype=np.int64), np.array(decodes, dtype=np.int64),
+                         jc if n else "default", obj(labels) if labels.count(None) != n else None,
+                         obj(pids) if pids.count(None) != n else None,
+                         np.array(ptoks, dtype=np.int64) if pids.count(None) != n else None)
 
 
 def write_trace(path: str | os.PathLike[str], requests: Iterable[Request]) -> None:

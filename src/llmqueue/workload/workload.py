@@ -15,11 +15,11 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import islice
 
 import numpy as np
 
 from ..engine.request import Request
+from .arrays import RequestArrays, RequestStream
 from .arrivals import CHUNK, ArrivalProcess
 from .lengths import LengthDistribution, _count
 
@@ -30,16 +30,6 @@ def child_generators(seed: int | np.random.SeedSequence, n: int = 3) -> list[np.
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [np.random.Generator(np.random.PCG64(np.random.SeedSequence(
         ss.entropy, spawn_key=(*ss.spawn_key, i), pool_size=ss.pool_size))) for i in range(n)]
-
-
-def _lengths(dist: LengthDistribution, rng: np.random.Generator) -> Iterator[int]:
-    while True:
-        yield from dist.sample(rng, CHUNK).tolist()
-
-
-def _groups(n: int, rng: np.random.Generator) -> Iterator[int]:
-    while True:
-        yield from rng.integers(0, n, size=CHUNK).tolist()
 
 
 @dataclass(frozen=True)
@@ -76,7 +66,7 @@ class Workload:
     arrival: ArrivalProcess | None = None
     prompt_tokens: LengthDistribution | None = None
     decode_tokens: LengthDistribution | None = None
-    trace: tuple[Request, ...] | None = None
+    trace: tuple[Request, ...] | RequestArrays | None = None
     initial: tuple[tuple, ...] = ()
     num_requests: int | None = None
     duration_s: float | None = None
@@ -107,11 +97,14 @@ class Workload:
             raise ValueError("prefix applies to generated requests (an arrival process); a trace gives "
                              "prefixes in its prefix_id,prefix_tokens columns")
         if self.trace is not None:
-            trace = tuple(self.trace)
-            for a, b in zip(trace, trace[1:]):
-                if b.arrival_time < a.arrival_time:
-                    raise ValueError(f"trace is not sorted by arrival time: request {b.request_id} "
-                                     f"({b.arrival_time} s) comes after {a.request_id} ({a.arrival_time} s)")
+            trace = self.trace if isinstance(self.trace, RequestArrays) else tuple(self.trace)
+            cols = trace if isinstance(trace, RequestArrays) else RequestArrays.from_requests(trace)
+            back = np.flatnonzero(cols.arrival_time[1:] < cols.arrival_time[:-1])
+            if back.size:
+                a, b = int(back[0]), int(back[0]) + 1
+                ids, t = cols.request_id, cols.arrival_time
+                raise ValueError(f"trace is not sorted by arrival time: request {ids[b]} "
+                                 f"({t[b]} s) comes after {ids[a]} ({t[a]} s)")
             object.__setattr__(self, "trace", trace)
         elif self.arrival is not None:
             if self.prompt_tokens is None or self.decode_tokens is None:
@@ -125,42 +118,68 @@ class Workload:
         elif not initial:
             raise ValueError("empty workload: give an arrival process, a trace or initial requests")
 
-    def requests(self, seed: int | np.random.SeedSequence) -> Iterator[Request]:
-        """All requests in nondecreasing arrival order, ids 0, 1, 2, ...; same seed, same requests."""
-        for i, r in enumerate(self.initial):
-            yield Request(i, 0.0, r[0], r[1], self.job_class, r[2])
-        rid = len(self.initial)
+    def requests(self, seed: int | np.random.SeedSequence) -> RequestStream:
+        """All requests in nondecreasing arrival order, ids 0, 1, 2, ...; same seed, same requests.
+
+        An iterator of :class:`Request` objects that the fast core reads as numpy blocks instead
+        (:meth:`RequestStream.array_batches`): both views are the same requests."""
+        return RequestStream(self._blocks(seed))
+
+    def arrays(self, seed: int | np.random.SeedSequence) -> RequestArrays:
+        """All requests of :meth:`requests` as one block of columns."""
+        return self.requests(seed).arrays()
+
+    def _blocks(self, seed: int | np.random.SeedSequence) -> Iterator[RequestArrays]:
+        n0 = len(self.initial)
+        if n0:
+            labels = [r[2] for r in self.initial]
+            yield RequestArrays(
+                np.arange(n0, dtype=np.int64), np.zeros(n0),
+                np.array([r[0] for r in self.initial], dtype=np.int64),
+                np.array([r[1] for r in self.initial], dtype=np.int64), self.job_class,
+                np.array(labels + [None], dtype=object)[:n0] if labels.count(None) != n0 else None)
         if self.trace is not None:
-            for q in self._replayed:
-                yield Request(rid, q.arrival_time, q.prompt_tokens, q.decode_tokens, q.job_class, q.label,
-                              q.prefix_id, q.prefix_tokens)
-                rid += 1
-            return
-        if self.arrival is None:
-            return
-        assert self.prompt_tokens is not None and self.decode_tokens is not None  # checked on construction
+            yield self._replayed.with_ids(n0)
+        elif self.arrival is not None:
+            yield from self._generated(seed, n0)
+
+    def _generated(self, seed: int | np.random.SeedSequence, rid: int) -> Iterator[RequestArrays]:
+        """Generated requests, CHUNK at a time from each child stream (so exactly the values the
+        per-request stream drew one by one): arrivals, prompts, decodes, prefix groups."""
+        assert self.arrival is not None and self.prompt_tokens is not None and self.decode_tokens is not None
         rng_t, rng_p, rng_d, rng_g = child_generators(seed, 4)
-        stream = zip(self.arrival.times(rng_t), _lengths(self.prompt_tokens, rng_p),
-                     _lengths(self.decode_tokens, rng_d))
-        pre = self.prefix
-        groups = _groups(pre.groups, rng_g) if pre is not None else None
-        for t, p, d in islice(stream, self.num_requests):
-            if self.duration_s is not None and t > self.duration_s:
+        pre, left, end = self.prefix, self.num_requests, self.duration_s
+        times = self.arrival.time_chunks(rng_t)
+        while left is None or left > 0:
+            t = next(times)
+            p = self.prompt_tokens.sample(rng_p, CHUNK)
+            d = self.decode_tokens.sample(rng_d, CHUNK)
+            g = rng_g.integers(0, pre.groups, size=CHUNK) if pre is not None else None
+            n = CHUNK if left is None else min(CHUNK, left)
+            if end is not None:
+                over = np.flatnonzero(t[:n] > end)
+                if over.size:
+                    n = left = int(over[0])
+            if n == 0:
                 return
-            if groups is None or pre is None:
-                yield Request(rid, t, p, d, self.job_class)
-            else:
-                yield Request(rid, t, p, d, self.job_class, None, f"p{next(groups)}", min(pre.tokens, p))
-            rid += 1
+            p = p[:n]
+            yield RequestArrays(
+                np.arange(rid, rid + n, dtype=np.int64), t[:n], p, d[:n], self.job_class, None,
+                None if g is None else np.array([f"p{x}" for x in g[:n].tolist()], dtype=object),
+                None if g is None or pre is None else np.minimum(p, pre.tokens))
+            rid += n
+            if left is not None:
+                left -= n
 
     @cached_property
-    def _replayed(self) -> tuple[Request, ...]:
+    def _replayed(self) -> RequestArrays:
         """The part of the trace that is replayed (num_requests and duration_s applied)."""
         assert self.trace is not None
-        trace = self.trace[: self.num_requests] if self.num_requests is not None else self.trace
+        tr = self.trace if isinstance(self.trace, RequestArrays) else RequestArrays.from_requests(self.trace)
+        n = len(tr) if self.num_requests is None else min(len(tr), self.num_requests)
         if self.duration_s is not None:
-            trace = tuple(r for r in trace if r.arrival_time <= self.duration_s)
-        return trace
+            n = min(n, int(np.searchsorted(tr.arrival_time[:n], self.duration_s, "right")))
+        return tr.slice(0, n)
 
     # Properties of the arriving stream, for the capacity theory. Initial requests are excluded:
     # they are a transient, not load. A workload with no arriving stream has rate 0 and means 0.
@@ -170,10 +189,11 @@ class Workload:
         """Requests/s. For a trace: (n - 1) / (last - first arrival) of the replayed part, the
         inverse of the mean gap (0 with fewer than 2 requests, inf if all arrive at once)."""
         if self.trace is not None:
-            n = len(self._replayed)
+            t = self._replayed.arrival_time
+            n = t.size
             if n < 2:
                 return 0.0
-            span = self._replayed[-1].arrival_time - self._replayed[0].arrival_time
+            span = float(t[-1]) - float(t[0])
             return (n - 1) / span if span > 0 else math.inf
         return self.arrival.mean_rate if self.arrival is not None else 0.0
 
@@ -189,7 +209,8 @@ class Workload:
 
     def _mean(self, attr: str) -> float:
         if self.trace is not None:
-            return float(np.mean([getattr(r, attr) for r in self._replayed])) if self._replayed else 0.0
+            col = getattr(self._replayed, attr)
+            return float(np.mean(col)) if col.size else 0.0
         return getattr(self, attr).mean if self.arrival is not None else 0.0
 
     @property
@@ -198,8 +219,8 @@ class Workload:
         unbounded): a prompt larger than a whole-prefill policy's budget freezes it."""
         sizes = [r[0] for r in self.initial]
         if self.trace is not None:
-            sizes += [r.prompt_tokens for r in self._replayed]
-        elif self.arrival is not None and self.prompt_tokens is not None:
+            sizes += self._replayed.prompt_tokens.tolist()
+        elif self.arrival is not None:
             if self.prompt_tokens.max_value is None:
                 return None
             sizes.append(self.prompt_tokens.max_value)

@@ -10,17 +10,17 @@ from . import html
 KINDS = {
     "sweep": ("sweep.json", "summary.parquet"),
     "reproduce": ("result.json",),
-    "run": ("summary.json", "requests.csv", "iterations.csv"),
+    "run": ("summary.json", ("requests.parquet", "requests.csv"), ("iterations.parquet", "iterations.csv")),
 }
 
 
 def kind_of(folder: Path) -> str:
     for kind, files in KINDS.items():
-        if all((folder / f).exists() for f in files):
+        if all(any((folder / g).exists() for g in ((f,) if isinstance(f, str) else f)) for f in files):
             return kind
     raise ReportError(f"{folder} is not a sweep folder (sweep.json, summary.parquet), a reproduce folder "
-                      f"(result.json) or a run folder from `llmqueue simulate --out` (summary.json, requests.csv, "
-                      f"iterations.csv)")
+                      f"(result.json) or a run folder from `llmqueue simulate --out` (summary.json, requests and "
+                      f"iterations tables, .parquet or .csv)")
 
 
 def build_report(folder: Path, out: Path | None = None) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ...sim.tables import read_run_table
 from ..growth import estimate_run
 from ..paths import RunPath
 from ..plots import figure
@@ -22,8 +23,8 @@ SUMMARY_KEYS = ("policy", "batch_time", "duration_s", "num_requests", "completed
 
 def build(folder: Path) -> tuple[str, list[str]]:
     summary = json.loads((folder / "summary.json").read_text())
-    req = pd.read_csv(folder / "requests.csv")
-    it = pd.read_csv(folder / "iterations.csv")
+    req = read_run_table(folder, "requests")
+    it = read_run_table(folder, "iterations")
     horizon = float(summary["duration_s"])
     path = RunPath.from_tables(req, it, horizon)
     body = []
@@ -55,7 +56,7 @@ def build(folder: Path) -> tuple[str, list[str]]:
     axes[0][1].set(xlabel="time (s)", ylabel="requests", title="requests in system")
     for ax in axes[0]:
         ax.grid(alpha=0.3)
-    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from requests.csv and iterations.csv"))
+    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from the requests and iterations tables"))
     for png in sorted(folder.glob("*.png")):
         body.append(h.figure_file(png, png.stem.replace("_", " ")))
     body.append("<h2>Summary</h2>")

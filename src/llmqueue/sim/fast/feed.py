@@ -43,8 +43,15 @@ class RequestFeed:
     """Requests read so far, as columns; see the module docstring for the index spaces."""
 
     def __init__(self, requests: Iterable[Request], chunk: int = 1 << 16) -> None:
-        self._it = iter(requests)
         self.chunk = int(chunk)
+        # A workload's RequestStream hands over numpy blocks: no Request object is built.
+        view = getattr(requests, "array_batches", None)
+        self._blocks = view(self.chunk) if view is not None else None
+        self._it = iter(requests) if self._blocks is None else None
+        #: whether request ids have increased strictly in input order so far (records can then
+        #: be written in request-id order as they become final; see ``watermark``)
+        self.ids_increasing = True
+        self._last_rid: int | None = None
         self.exhausted = False
         self.loaded = 0            # admission indices [0, loaded) have been read
         self.abase = 0
@@ -77,26 +84,42 @@ class RequestFeed:
         """Read the next chunk of requests (or mark the stream exhausted)."""
         if self.exhausted:
             return
-        reqs = list(islice(self._it, self.chunk))
-        if len(reqs) < self.chunk:
-            self.exhausted = True
-        if not reqs:
-            return
-        n = len(reqs)
-        rid, t, p, d = (np.fromiter(map(g, reqs), dtype=dt, count=n)
-                        for g, dt in zip(_ATTRS, (np.int64, np.float64, np.int64, np.int64)))
-        lab = list(map(_ATTRS[4], reqs))
+        if self._blocks is not None:
+            block = next(self._blocks, None)
+            if block is None or len(block) < self.chunk:
+                self.exhausted = True
+            if block is None or not len(block):
+                return
+            rid, t, p, d = (block.request_id, block.arrival_time, block.prompt_tokens, block.decode_tokens)
+            n = rid.size
+            lab = block.label.tolist() if block.label is not None else [None] * n
+            reqs = None
+        else:
+            assert self._it is not None
+            reqs = list(islice(self._it, self.chunk))
+            if len(reqs) < self.chunk:
+                self.exhausted = True
+            if not reqs:
+                return
+            n = len(reqs)
+            rid, t, p, d = (np.fromiter(map(g, reqs), dtype=dt, count=n)
+                            for g, dt in zip(_ATTRS, (np.int64, np.float64, np.int64, np.int64)))
+            lab = list(map(_ATTRS[4], reqs))
+        if self.ids_increasing and n:
+            self.ids_increasing = bool((self._last_rid is None or rid[0] > self._last_rid)
+                                       and np.all(rid[1:] > rid[:-1]))
+            self._last_rid = int(rid[-1])
         prev = np.concatenate(([self.last_time], t[:-1]))
         bad = np.flatnonzero(t < prev)
         if bad.size:
             # Keep the requests before the first out-of-order one; remember where the generic
             # engine would raise.
             b = int(bad[0])
-            r = reqs[b]
+            times = [r.arrival_time for r in reqs] if reqs is not None else t.tolist()
             self.poison = self.loaded + b - 1
-            last = reqs[b - 1].arrival_time if b else self.last_raw
-            self.poison_msg = (f"requests must be sorted by arrival time: request {r.request_id} "
-                               f"arrives at {r.arrival_time} after one at {last}")
+            last = times[b - 1] if b else self.last_raw
+            self.poison_msg = (f"requests must be sorted by arrival time: request {int(rid[b])} "
+                               f"arrives at {times[b]} after one at {last}")
             self.exhausted = True
             rid, t, p, d, lab = rid[:b], t[:b], p[:b], d[:b], lab[:b]
             if b == 0:
@@ -104,7 +127,7 @@ class RequestFeed:
         n = rid.size
         base = self.loaded
         self.last_time = float(t[-1])
-        self.last_raw = reqs[rid.size - 1].arrival_time
+        self.last_raw = reqs[rid.size - 1].arrival_time if reqs is not None else float(t[rid.size - 1])
         self.arr.pop()
         self.arr.frombytes(t.tobytes())
         self.arr.append(INF)
@@ -149,6 +172,15 @@ class RequestFeed:
         if k > 0:
             del self.zidx[:k]
             self.zbase = zq
+
+    def watermark(self, lo: int) -> float:
+        """Every record not yet produced has a request id >= this, given that admission index
+        ``lo`` is the first one whose record is not final (-inf if ids do not increase)."""
+        if not self.ids_increasing:
+            return -INF
+        if lo < self.loaded:
+            return float(self.rid[lo - self.abase])
+        return INF if self.exhausted or self._last_rid is None else float(self._last_rid + 1)
 
     def label_dict(self, read_upto: int) -> dict[int, str]:
         """Labels of the requests the generic engine would have read: those admitted plus the

@@ -194,6 +194,16 @@ def drain_arrivals(S: CoreState, F: RequestFeed, t: float) -> None:
         F.refill()
 
 
+def first_open(S: CoreState, F: RequestFeed) -> int:
+    """The first admission index whose record has not been produced (``S.ai`` if none)."""
+    na = S.ai - F.abase
+    if na <= 0:
+        return S.ai
+    done = np.frombuffer(F.done, dtype=np.uint8, count=na)
+    k = int(np.argmin(done))
+    return F.abase + (k if done[k] == 0 else na)
+
+
 def trim_memory(S: CoreState, F: RequestFeed, min_drop: int = 1 << 15) -> None:
     """Drop decode-step end times and request columns nothing live can refer to any more."""
     keep_g = S.G - F.dmax - 1

@@ -7,8 +7,9 @@ equal values keeps the memory proportional to the number of *distinct* gaps (a f
 size and time scale under load-only batch-time models), not to the number of tokens.
 
 :func:`weighted_percentiles` reproduces ``np.percentile`` (linear method) on the expanded
-sample exactly, with the same floating-point steps; the mean is the exact weighted mean (it can
-differ from ``np.mean`` of the expanded sample in the last bits, by summation order).
+sample exactly, with the same floating-point steps; :func:`repeated_sum` reproduces numpy's
+pairwise sum of the expanded (sorted) sample, so the mean is ``np.mean`` of it to the last bit,
+while at most a quarter of a million values are ever expanded at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import PERCENTILES
+
+#: numpy's pairwise summation: blocks up to this size are summed by its unrolled loop.
+_PW_BLOCK = 128
 
 
 class ItlHistogram:
@@ -86,6 +90,38 @@ def weighted_percentiles(values: np.ndarray, counts: np.ndarray, qs) -> list[flo
     return [float(x) for x in out]
 
 
+def repeated_sum(values: np.ndarray, counts: np.ndarray, leaf: int = 1 << 18) -> float:
+    """``np.add.reduce(np.repeat(values, counts))`` exactly, without expanding it whole.
+
+    numpy sums a contiguous float64 array pairwise: a range of more than 128 values is split at
+    half its length rounded down to a multiple of 8, and the two halves' sums are added. This
+    follows the same splits down to ranges of at most ``leaf`` values and lets numpy sum those
+    (expanded, or, for a range of one repeated value, remembered by value and length)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    cum = np.concatenate(([0], np.cumsum(counts)))
+    n = int(cum[-1])
+    memo: dict[tuple[float, int], float] = {}
+
+    def part(lo: int, m: int) -> float:
+        if m > max(leaf, _PW_BLOCK):
+            half = m // 2
+            half -= half % 8
+            return part(lo, half) + part(lo + half, m - half)
+        i = int(np.searchsorted(cum, lo, "right")) - 1
+        if cum[i + 1] >= lo + m:                       # one value repeated m times
+            key = (float(values[i]), m)
+            if key not in memo:
+                memo[key] = np.add.reduce(np.full(m, values[i], dtype=np.float64))
+            return memo[key]
+        j = int(np.searchsorted(cum, lo + m, "left"))
+        c = counts[i:j].copy()
+        c[0] -= lo - cum[i]
+        c[-1] -= cum[j] - (lo + m)
+        return np.add.reduce(np.repeat(np.asarray(values[i:j], dtype=np.float64), c))
+
+    return float(part(0, n)) if n else 0.0
+
+
 def itl_stats(hist: ItlHistogram) -> dict[str, float | None]:
     """mean/p50/p90/p99 of the gaps in ms, named like ``sim.metrics.latency_stats('itl')``."""
     v, c = hist.values_counts()
@@ -96,7 +132,7 @@ def itl_stats(hist: ItlHistogram) -> dict[str, float | None]:
         for p in PERCENTILES:
             out[f"p{p}_itl_ms"] = None
         return out
-    out["mean_itl_ms"] = float(np.dot(v, c) / n * 1e3)
+    out["mean_itl_ms"] = float(np.float64(repeated_sum(v, c)) / n * 1e3)
     for p, x in zip(PERCENTILES, weighted_percentiles(v, c, PERCENTILES)):
         out[f"p{p}_itl_ms"] = x * 1e3
     return out

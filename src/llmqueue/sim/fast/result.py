@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ...engine.batch_time import BatchTimeModel
 from ...policies.base import Policy
@@ -19,7 +18,9 @@ from ..metrics import latency_stats
 from .itl import ItlHistogram, itl_stats
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path):
+    import pandas as pd
+
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
@@ -27,17 +28,17 @@ def _read(path: Path) -> pd.DataFrame:
 class StreamedResult:
     """A run written to ``out_dir``; times in seconds.
 
-    ``requests_path``: one row per request (``RequestLog.COLUMNS``), in completion order, then
-    the unfinished ones in FCFS order (sort by ``request_id`` for the in-memory table's order).
+    ``requests_path``: one row per request (``RequestLog.COLUMNS``) in request-id order, like
+    ``SimResult.requests`` (None if the run wrote no files).
     ``iterations_path``: every iteration (``IterationLog.COLUMNS``), or None if not written.
     ``backlog``: backlog and requests in the system per ``backlog_resolution_s`` bin
     (:class:`~llmqueue.sim.fast.sinks.BacklogSeries`).
     """
 
-    out_dir: Path
-    requests_path: Path
+    out_dir: Path | None
+    requests_path: Path | None
     iterations_path: Path | None
-    backlog: pd.DataFrame
+    backlog: object
     end_time: float
     tokens_arrived: int
     tokens_processed: int
@@ -56,19 +57,25 @@ class StreamedResult:
     itl: ItlHistogram
     engine: str
     labels: dict[int, str] = field(default_factory=dict)
+    format: str = "parquet"
+    #: batch compositions are not recorded on a streamed run (the in-memory path records them)
+    compositions: None = None
 
-    def read_requests(self) -> pd.DataFrame:
-        """The per-request table, sorted by request id like ``SimResult.requests``."""
-        df = _read(self.requests_path)
-        return df.sort_values("request_id", kind="stable").reset_index(drop=True)
+    def read_requests(self):
+        """The per-request table (a DataFrame), in request-id order like ``SimResult.requests``."""
+        if self.requests_path is None:
+            raise ValueError("this run wrote no files (out_dir=None)")
+        return _read(self.requests_path)
 
-    def read_iterations(self) -> pd.DataFrame:
+    def read_iterations(self):
         if self.iterations_path is None:
             raise ValueError("this run did not write its iterations (write_iterations=False)")
         return _read(self.iterations_path)
 
     def summary(self) -> dict:
-        """The metrics of ``sim.metrics.summarize``, from the streamed aggregates."""
+        """The metrics of ``sim.metrics.summarize``, from the streamed aggregates (the same
+        numbers, to the last bit, as summarising the in-memory tables of the run)."""
+
         span = self.end_time
         it = self.num_iterations
         s: dict = {

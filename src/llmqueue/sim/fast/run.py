@@ -20,6 +20,7 @@ from .finalize import (
     Snapshot,
     drain_arrivals,
     finalize_epoch,
+    first_open,
     flush_unfinished,
     trim_memory,
 )
@@ -84,6 +85,7 @@ def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     itl = ItlHistogram()
     plans: list[BatchPlan] | None = [] if record_composition else None
     text = policy.describe()
+    release = getattr(sink, "release", None)
     while True:
         snap = Snapshot.of(S)
         run_epoch(S, F, P, buf, epoch_iterations, text, plans)
@@ -91,6 +93,8 @@ def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
             drain_arrivals(S, F, horizon)
         finalize_epoch(S, F, buf, snap, sink, itl)
         buf.clear()
+        if release is not None:
+            release(F.watermark(first_open(S, F)))
         if F.poison is not None and S.ai > F.poison:
             raise ValueError(F.poison_msg)
         if S.finished:

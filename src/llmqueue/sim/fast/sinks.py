@@ -3,24 +3,27 @@
 Both sinks receive the same column chunks, one per epoch: per-request records (columns of
 ``RequestLog.COLUMNS``, in completion order, then the unfinished requests in FCFS order) and
 per-iteration rows (``IterationLog.COLUMNS``). :class:`MemorySink` keeps them;
-:class:`DiskSink` appends them to Parquet (or CSV) files and keeps only what the summary needs:
-running totals, the per-request latencies (3 floats and an id per completed request), and the
-backlog at a chosen resolution (:class:`BacklogSeries`).
+:class:`DiskSink` appends them to Parquet (or CSV) files (:mod:`llmqueue.sim.tables`), in
+request-id order, and keeps only what the summary needs: running totals, the iteration
+durations (one float each, for an exact busy time), the per-request latencies (3 floats and an
+id per completed request), and the backlog at a chosen resolution (:class:`BacklogSeries`).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..engine import IterationLog, RequestLog
+from ..tables import TableWriter, check_format
 
 REQUEST_COLUMNS = list(RequestLog.COLUMNS)
 ITERATION_COLUMNS = list(IterationLog.COLUMNS)
+_INT = ("request_id", "prompt_tokens", "decode_tokens")
+REQUEST_DTYPES = {c: ("int64" if c in _INT else "float64") for c in REQUEST_COLUMNS}
+ITERATION_DTYPES = {c: ("float64" if c.endswith("time") else "int64") for c in ITERATION_COLUMNS}
 
 
 class BacklogSeries:
@@ -55,7 +58,9 @@ class BacklogSeries:
         if part["bin"].size:
             self._parts.append(part)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self):
+        import pandas as pd
+
         if not self._parts:
             return pd.DataFrame({c: np.array([], dtype=np.float64 if c == "time" else np.int64)
                                  for c in self.COLUMNS})
@@ -70,7 +75,7 @@ class RunTotals:
 
     def __init__(self) -> None:
         self.iterations = 0
-        self.busy_s = 0.0
+        self._busy: list[np.ndarray] = []
         self.batch_tokens = 0
         self.max_backlog = 0
         self.max_in_system = 0
@@ -80,10 +85,18 @@ class RunTotals:
         if n == 0:
             return
         self.iterations += n
-        self.busy_s += float((it["end_time"] - it["start_time"]).sum())
+        self._busy.append(it["end_time"] - it["start_time"])
         self.batch_tokens += int(it["prefill_tokens"].sum() + it["decode_tokens"].sum())
         self.max_backlog = max(self.max_backlog, int(it["backlog_tokens"].max()))
         self.max_in_system = max(self.max_in_system, int(it["num_in_system"].max()))
+
+    @property
+    def busy_s(self) -> float:
+        """Sum of the iteration durations, as one numpy sum over all of them (so the same float
+        as the in-memory table's sum, not a sum of per-chunk sums)."""
+        if len(self._busy) > 1:
+            self._busy = [np.concatenate(self._busy)]
+        return float(self._busy[0].sum()) if self._busy else 0.0
 
 
 class MemorySink:
@@ -101,77 +114,60 @@ class MemorySink:
         if cols["start_time"].size:
             self._it.append(cols)
 
-    def requests_frame(self) -> pd.DataFrame:
+    def requests_frame(self):
         """Sorted by request id (stable), like the generic engine's table."""
+        import pandas as pd
+
         if not self._req:
             return pd.DataFrame([], columns=REQUEST_COLUMNS)
         df = pd.DataFrame({c: np.concatenate([p[c] for p in self._req]) for c in REQUEST_COLUMNS})
         return df.sort_values("request_id", kind="stable").reset_index(drop=True)
 
-    def iterations_frame(self) -> pd.DataFrame:
+    def iterations_frame(self):
+        import pandas as pd
+
         if not self._it:
             return pd.DataFrame({c: np.array([], dtype=np.float64 if c.endswith("time") else np.int64)
                                  for c in ITERATION_COLUMNS})
         return pd.DataFrame({c: np.concatenate([p[c] for p in self._it]) for c in ITERATION_COLUMNS})
 
 
-class _TableWriter:
-    """Appends column chunks to one Parquet or CSV file."""
-
-    def __init__(self, path: Path, fmt: str, na_rep: str = "") -> None:
-        self.path, self.fmt, self.na_rep = path, fmt, na_rep
-        self._pq: Any = None
-        self._header = True
-
-    def write(self, cols: dict[str, np.ndarray], columns: list[str]) -> None:
-        if self.fmt == "csv":
-            pd.DataFrame({c: cols[c] for c in columns}).to_csv(
-                self.path, mode="w" if self._header else "a", header=self._header, index=False,
-                na_rep=self.na_rep)
-            self._header = False
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        table = pa.Table.from_arrays([pa.array(np.asarray(cols[c])) for c in columns], names=columns)
-        if self._pq is None:
-            self._pq = pq.ParquetWriter(self.path, table.schema, use_dictionary=False)
-        self._pq.write_table(table)
-
-    def close(self, columns: list[str], dtypes: dict[str, str]) -> None:
-        if self._pq is not None:
-            self._pq.close()
-        elif self._header:                  # nothing was written: an empty table with the header
-            self.write({c: np.array([], dtype=dtypes[c]) for c in columns}, columns)
-            if self._pq is not None:
-                self._pq.close()
-
-
 class DiskSink:
-    """Streams records to ``out_dir`` (requests.<fmt>, iterations.<fmt>) and keeps summaries."""
+    """Streams records to ``out_dir`` (``requests.<fmt>``, ``iterations.<fmt>``) and keeps what
+    the summary needs; with ``out_dir=None`` it writes nothing and only keeps the summary's inputs.
 
-    def __init__(self, out_dir: Path, fmt: str = "parquet", write_iterations: bool = True,
+    Request records reach the sink in completion order; the sink holds them until the driver
+    says that no earlier request id can come any more (:meth:`release`), and writes them sorted
+    by request id: the file is the in-memory table's order, and only the records of requests
+    still in flight are held."""
+
+    def __init__(self, out_dir: Path | None, fmt: str = "parquet", write_iterations: bool = True,
                  backlog_resolution_s: float = 1.0) -> None:
-        if fmt not in ("parquet", "csv"):
-            raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.fmt = fmt
-        self.requests_path = self.out_dir / f"requests.{fmt}"
-        self.iterations_path = self.out_dir / f"iterations.{fmt}" if write_iterations else None
-        self._req = _TableWriter(self.requests_path, fmt)
-        self._it = _TableWriter(self.iterations_path, fmt) if self.iterations_path is not None else None
+        self.fmt = check_format(fmt)
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.requests_path = self.out_dir / f"requests.{fmt}" if self.out_dir is not None else None
+        self.iterations_path = (self.out_dir / f"iterations.{fmt}"
+                                if self.out_dir is not None and write_iterations else None)
+        self._req = (TableWriter(self.requests_path, fmt, REQUEST_COLUMNS, REQUEST_DTYPES)
+                     if self.requests_path is not None else None)
+        self._it = (TableWriter(self.iterations_path, fmt, ITERATION_COLUMNS, ITERATION_DTYPES)
+                    if self.iterations_path is not None else None)
         self.backlog = BacklogSeries(backlog_resolution_s)
         self.totals = RunTotals()
         self.num_requests = 0
         self.completed = 0
         self.output_tokens = 0
         self._lat: list[tuple[np.ndarray, ...]] = []
+        self._held: list[dict[str, np.ndarray]] = []
 
     def add_requests(self, cols: dict[str, np.ndarray]) -> None:
         n = cols["request_id"].size
         if n == 0:
             return
-        self._req.write(cols, REQUEST_COLUMNS)
+        if self._req is not None:
+            self._held.append(cols)
         self.num_requests += n
         comp = cols["completion_time"]
         done = ~np.isnan(comp)
@@ -184,11 +180,23 @@ class DiskSink:
             self.completed += int(done.sum())
             self.output_tokens += int(dec.sum())
 
+    def release(self, below: float) -> None:
+        """Write the held records whose request id is below ``below`` (sorted by id)."""
+        if not self._held or self._req is None or below == -math.inf:
+            return
+        cols = {c: np.concatenate([h[c] for h in self._held]) for c in REQUEST_COLUMNS}
+        o = np.argsort(cols["request_id"], kind="stable")
+        cols = {c: v[o] for c, v in cols.items()}
+        k = int(np.searchsorted(cols["request_id"], below, "left")) if below != float("inf") else o.size
+        if k:
+            self._req.write({c: v[:k] for c, v in cols.items()})
+        self._held = [{c: v[k:] for c, v in cols.items()}] if k < o.size else []
+
     def add_iterations(self, cols: dict[str, np.ndarray]) -> None:
         if cols["start_time"].size == 0:
             return
         if self._it is not None:
-            self._it.write(cols, ITERATION_COLUMNS)
+            self._it.write(cols)
         self.totals.add(cols)
         self.backlog.add(cols["start_time"], cols["backlog_tokens"], cols["num_in_system"])
 
@@ -202,9 +210,8 @@ class DiskSink:
         return {"ttft": ttft[o], "tpot": tpot[o], "e2el": e2el[o]}
 
     def close(self) -> None:
-        f, i = "float64", "int64"
-        self._req.close(REQUEST_COLUMNS, {c: (i if c in ("request_id", "prompt_tokens", "decode_tokens")
-                                               else f) for c in REQUEST_COLUMNS})
+        self.release(float("inf"))
+        if self._req is not None:
+            self._req.close()
         if self._it is not None:
-            self._it.close(ITERATION_COLUMNS,
-                           {c: (f if c.endswith("time") else i) for c in ITERATION_COLUMNS})
+            self._it.close()
