@@ -24,7 +24,7 @@ from llmqueue.cli import app
 from llmqueue.engine import Request, paper_staircase
 from llmqueue.policies import make_policy
 from llmqueue.sim import simulate
-from llmqueue.sim.fast.itl import PERCENTILES, repeated_sum
+from llmqueue.sim.fast.itl import repeated_sum
 from llmqueue.sim.output import write_run
 from llmqueue.sim.stream import run_to_disk, streams
 from llmqueue.sim.tables import read_run_table, run_table_exists
@@ -156,8 +156,3 @@ def test_repeated_sum_is_numpys_sum_of_the_expanded_sample():
         assert repeated_sum(v, c, leaf=1024) == np.sum(x)
         assert repeated_sum(v, c) / x.size == np.mean(x)
     assert repeated_sum(np.empty(0), np.empty(0, dtype=np.int64)) == 0.0
-
-
-def test_percentiles_are_the_analysis_ones():
-    from llmqueue.analysis.metrics import PERCENTILES as ANALYSIS
-    assert PERCENTILES == ANALYSIS
