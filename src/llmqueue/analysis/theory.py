@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linprog
 
 from ..engine.batch_time import AffineBatchTime, BatchTimeModel
 from ..policies.base import Policy
@@ -87,6 +86,8 @@ def stability_region_scale(bt: BatchTimeModel, b_max: int, k_max: int | None,
     a_ub[0, :n], a_ub[0, -1] = -pts[:, 0], lam_p
     a_ub[1, :n], a_ub[1, -1] = -pts[:, 1], lam_d
     a_ub[2, :n] = 1.0
+    from scipy.optimize import linprog  # scipy only when a k_max region is solved
+
     res = linprog(c, A_ub=a_ub, b_ub=[0.0, 0.0, 1.0], bounds=[(0, None)] * (n + 1), method="highs")
     if not res.success:
         raise RuntimeError(f"stability-region LP failed: {res.message}")
