@@ -108,10 +108,10 @@ def simulate(
         check_runnable(sc, wl)
         pol, bt = sc.build_policy(), sc.build_batch_time()
         if sc.engine.memory is not None:
-            from .memory.simulate import simulate_with_memory, write_memory_run
-            res = simulate_with_memory(pol, bt, wl.requests(sc.seed), sc.engine.memory.build(),
-                                       horizon=sc.simulation.horizon_s,
-                                       record_composition=sc.simulation.record_composition)
+            from .memory.output import write_memory_run
+            res = run_simulation(pol, bt, wl.requests(sc.seed), memory=sc.engine.memory.build(),
+                                 horizon=sc.simulation.horizon_s,
+                                 record_composition=sc.simulation.record_composition)
             writer = write_memory_run
         else:
             res = run_simulation(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s,

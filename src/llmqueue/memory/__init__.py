@@ -1,14 +1,27 @@
-"""KV-cache memory: a paged memory model, preemption (recompute, swap), memory-aware policies
-and the memory-aware capacity theory (spec section 6). See docs/memory.md."""
+"""KV-cache memory: the memory configuration, the one KV manager (block tables, prefix caching,
+eviction), memory-aware policies and the memory-aware capacity theory (spec section 6). See
+docs/memory.md. The engine core (:mod:`llmqueue.engine`) runs the memory; ``simulate(...,
+memory=...)`` is the entry point.
 
-from .config import MemoryConfig
-from .engine import MemorySimEngine
-from .hardware import GPUS, MODELS, kv_budget
-from .policies import ThresholdAdmission, VLLMV1
-from .simulate import MemoryResult, simulate_with_memory, write_memory_run
-from .theory import kv_token_iterations, memory_capacity
-from .view import MemoryView
+Names are loaded on first use, so importing :mod:`llmqueue.memory.config` or
+:mod:`llmqueue.memory.kv` (as the engine core does) imports nothing else.
+"""
 
-__all__ = ["MemoryConfig", "MemorySimEngine", "GPUS", "MODELS", "kv_budget", "ThresholdAdmission", "VLLMV1",
-           "MemoryResult", "simulate_with_memory", "write_memory_run", "kv_token_iterations",
-           "memory_capacity", "MemoryView"]
+from importlib import import_module
+
+_WHERE = {
+    "MemoryConfig": ".config", "KVManager": ".kv", "GPUS": ".hardware", "MODELS": ".hardware",
+    "kv_budget": ".hardware", "ThresholdAdmission": ".policies", "VLLMV1": ".policies",
+    "write_memory_run": ".output", "kv_token_iterations": ".theory", "memory_capacity": ".theory",
+    "MemoryView": ".view",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -1,71 +1,9 @@
-"""What a memory-aware policy sees: the engine view plus the state of the KV cache."""
+"""Transition re-export: :class:`MemoryView` now lives in :mod:`llmqueue.engine.view`.
 
-from __future__ import annotations
+Kept only because ``memory/policies.py`` (moving to ``llmqueue.policies``) imports it from here;
+import it from :mod:`llmqueue.engine` instead.
+"""
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from ..engine.view import MemoryView
 
-from ..engine.state import EngineView, RequestState
-
-
-
-@dataclass(frozen=True)
-class MemoryView(EngineView):
-    """An :class:`EngineView` with the KV cache: free memory, block size, who holds what.
-
-    ``kv_blocks`` maps every *resident* request (its KV is in GPU memory) to the blocks it
-    holds; ``swapped_tokens`` maps every request whose KV is in host memory to its size.
-    A request in neither is *waiting*: not yet admitted, or preempted by recomputation.
-
-    With prefix caching (``prefix_caching``), ``prefix_blocks`` maps a prefix id to its whole
-    blocks resident in memory and ``prefix_pinned`` to how many of them resident requests
-    reference (the rest are an evictable cache, counted in ``free_kv_tokens``). A waiting request
-    is admitted with :meth:`prefix_hit_tokens` of its prompt already computed, so a policy plans
-    its chunk from ``prefill_left - prefix_hit_tokens(s)``; the engine applies the same hit when
-    it admits the request, before the batch runs.
-    """
-
-    block_size: int = 16
-    capacity_blocks: int = 0
-    kv_blocks: Mapping[int, int] = field(default_factory=dict)
-    swapped_tokens: Mapping[int, int] = field(default_factory=dict)
-    prefix_caching: bool = False
-    prefix_blocks: Mapping[str, int] = field(default_factory=dict)
-    prefix_pinned: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def free_blocks(self) -> int:
-        return (self.free_kv_tokens or 0) // self.block_size
-
-    def blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.block_size)
-
-    def is_resident(self, s: RequestState) -> bool:
-        return s.request_id in self.kv_blocks
-
-    def prefix_hit_tokens(self, s: RequestState) -> int:
-        """Prompt tokens of waiting request ``s`` the prefix cache holds now (whole blocks).
-
-        At least one prompt token is always left to compute (as in vLLM), so the hit is at most
-        ``prefill_left - 1``. 0 without prefix caching, for resident or swapped requests, and for
-        requests without a prefix."""
-        r = s.request
-        if (not self.prefix_caching or r.prefix_id is None or s.context_tokens
-                or s.request_id in self.kv_blocks or s.request_id in self.swapped_tokens):
-            return 0
-        k = min(self.prefix_blocks.get(r.prefix_id, 0), min(r.prefix_tokens, s.prefill_left - 1) // self.block_size)
-        return max(k, 0) * self.block_size
-
-    def extra_blocks(self, s: RequestState, step_tokens: int) -> int:
-        """Blocks the engine must find for ``s`` to take a step of ``step_tokens`` tokens now
-        (for a waiting request with a prefix hit: its new blocks plus the cached blocks of the
-        hit that no resident request references, which leave the evictable pool)."""
-        rid = s.request_id
-        held = self.kv_blocks.get(rid)
-        if held is not None:
-            return max(0, self.blocks_for(s.context_tokens + step_tokens) - held)
-        hit = self.prefix_hit_tokens(s)
-        if hit:
-            k = hit // self.block_size
-            return self.blocks_for(step_tokens) + max(0, k - self.prefix_pinned.get(s.request.prefix_id, 0))
-        return self.blocks_for(self.swapped_tokens.get(rid, 0) + step_tokens)
+__all__ = ["MemoryView"]
