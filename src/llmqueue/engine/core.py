@@ -33,14 +33,26 @@ _NAN = float("nan")
 
 
 class Step:
-    """One scheduled iteration: the plan that runs, and what fitting it into memory did
-    (``preempted``: (request id, "recompute" or "swap") in order; ``hits``: (request id, prompt
-    tokens served by the prefix cache); ``swap_tokens`` moved between GPU and host)."""
+    """One scheduled iteration: the plan that runs, and what fitting it into memory did, in
+    order (``events``: ("recompute" | "swap_out", request id, KV tokens) for a preemption,
+    ("swap_in", request id, KV tokens), ("hit", request id, prompt tokens served by the prefix
+    cache)); ``swap_tokens`` moved between GPU and host memory. A real engine's driver replays
+    the events on its cache before it runs the plan."""
 
-    __slots__ = ("plan", "preempted", "hits", "swap_tokens")
+    __slots__ = ("plan", "events", "swap_tokens")
 
-    def __init__(self, plan: BatchPlan, preempted: list = (), hits: list = (), swap_tokens: int = 0) -> None:
-        self.plan, self.preempted, self.hits, self.swap_tokens = plan, preempted, hits, swap_tokens
+    def __init__(self, plan: BatchPlan, events: list = (), swap_tokens: int = 0) -> None:
+        self.plan, self.events, self.swap_tokens = plan, events, swap_tokens
+
+    @property
+    def preempted(self) -> list[tuple[int, str]]:
+        """(request id, "recompute" or "swap") of every preemption, in order."""
+        return [(rid, "swap" if kind == "swap_out" else kind) for kind, rid, _ in self.events
+                if kind in ("recompute", "swap_out")]
+
+    @property
+    def hits(self) -> list[tuple[int, int]]:
+        return [(rid, n) for kind, rid, n in self.events if kind == "hit"]
 
 
 class EngineCore:
@@ -134,7 +146,7 @@ class EngineCore:
         if mem is None:
             return Step(plan)
         plan = mem.fit(plan, now)
-        return Step(plan, mem.step_preempted, mem.step_hits, mem.step_swap_tokens)
+        return Step(plan, mem.step_events, mem.step_swap_tokens)
 
     def stalled(self, now: float):
         """The :class:`~llmqueue.errors.EngineStalled` error for an empty plan while work waits."""

@@ -61,8 +61,8 @@ class KVFit:
         if memory.prefix_caching:
             self.columns["kv_cached_tokens"] = array("q")
         # what the step being scheduled did (read by the drivers through the core's Step)
-        self.step_preempted: list[tuple[int, str]] = []
-        self.step_hits: list[tuple[int, int]] = []
+        self.step_events: list[tuple[str, int, int]] = []
+        self.step_preempt = 0
         self.step_swap_tokens = 0
 
     # -- admission into the engine ------------------------------------------------------------
@@ -85,7 +85,7 @@ class KVFit:
     # -- one step -----------------------------------------------------------------------------
     def fit(self, plan: BatchPlan, now: float) -> BatchPlan:
         """The part of the policy's (validated) ``plan`` that runs, with its blocks reserved."""
-        self.step_preempted, self.step_hits, self.step_swap_tokens = [], [], 0
+        self.step_events, self.step_preempt, self.step_swap_tokens = [], 0, 0
         core = self.core
         kept = self._fit(plan, now, allow_new=True)
         if kept.is_empty and core.states:
@@ -150,6 +150,7 @@ class KVFit:
                     del self.swapped[rid]
                     self.host_used -= host
                     self.step_swap_tokens += host
+                    self.step_events.append(("swap_in", rid, host))
         if len(kept) == len(steps) and not clipped:
             return plan
         return BatchPlan(prefill=tuple((r, clipped.get(r, n)) for r, n in plan.prefill if r in kept),
@@ -179,7 +180,7 @@ class KVFit:
         self.tokens_cached += hit
         self.prefix_hits[rid] = self.prefix_hits.get(rid, 0) + hit
         self.kv.admit_hit(rid, s.request, hit)
-        self.step_hits.append((rid, hit))
+        self.step_events.append(("hit", rid, hit))
 
     def _preempt(self, victim: int, for_rid: int, now: float) -> None:
         """Take ``victim``'s KV out of GPU memory: to host (swap) or away (recompute)."""
@@ -205,7 +206,8 @@ class KVFit:
             self.tokens_recomputed += kv
         self.preemption_count[victim] = self.preemption_count.get(victim, 0) + 1
         self.preemptions.append((now, len(self.columns["preemptions"]), victim, mode, kv, for_rid))
-        self.step_preempted.append((victim, mode))
+        self.step_preempt += 1
+        self.step_events.append(("swap_out" if mode == "swap" else mode, victim, kv))
 
     # -- records and the end of a step --------------------------------------------------------
     def swap_time(self) -> float:
@@ -217,7 +219,7 @@ class KVFit:
         used = kv.used_blocks
         self.peak_blocks = max(self.peak_blocks, used)
         c["kv_used_tokens"].append(used * b)
-        c["preemptions"].append(len(self.step_preempted))
+        c["preemptions"].append(self.step_preempt)
         c["swap_tokens"].append(self.step_swap_tokens)
         c["swap_time"].append(self.swap_time())
         if self.memory.prefix_caching:

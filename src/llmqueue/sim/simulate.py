@@ -123,6 +123,21 @@ def frame(columns: dict) -> pd.DataFrame:
                          for c, v in columns.items()})
 
 
+def memory_fields(core, requests: pd.DataFrame) -> dict:
+    """The :class:`SimResult` memory fields of an engine core's run (none without memory); with
+    prefix caching, adds the ``prefix_cache_hit_tokens`` column to ``requests`` (in place)."""
+    mem = core.mem
+    if mem is None:
+        return {}
+    memory = core.memory
+    if memory.prefix_caching:
+        requests["prefix_cache_hit_tokens"] = requests["request_id"].map(mem.prefix_hits).fillna(0).astype("int64")
+    return dict(memory=memory, preemptions=pd.DataFrame(mem.preemptions, columns=list(PREEMPTION_COLUMNS)),
+                memory_iterations=frame(mem.columns), tokens_recomputed=mem.tokens_recomputed,
+                peak_kv_tokens=mem.peak_blocks * memory.block_size, tokens_cached=mem.tokens_cached,
+                prefix_queries=mem.prefix_queries)
+
+
 def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,
              memory: MemoryConfig | None = None, horizon: float | None = None,
              record_composition: bool = False, validate: bool = True, engine: str = "auto") -> SimResult:
@@ -160,24 +175,16 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     core, mem = sim.core, sim.core.mem
     req_df = pd.DataFrame(rlog.rows, columns=list(RequestLog.COLUMNS))
     req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    if mem is not None and memory.prefix_caching:
-        req_df["prefix_cache_hit_tokens"] = req_df["request_id"].map(mem.prefix_hits).fillna(0).astype("int64")
+    extra = memory_fields(core, req_df)
     it_df = frame(ilog.columns)
-    mem_df = frame(mem.columns) if mem is not None else None
     plans = ilog.plans
     # An iteration still running at the horizon has not ended: drop it from the log.
     if horizon is not None and len(it_df) and it_df["end_time"].iloc[-1] > horizon:
         it_df = it_df.iloc[:-1]
-        if mem_df is not None:
-            mem_df = mem_df.iloc[:-1]
+        if mem is not None:
+            extra["memory_iterations"] = extra["memory_iterations"].iloc[:-1]
     if plans is not None and len(plans) > len(it_df):
         plans = plans[: len(it_df)]
-    extra = {}
-    if mem is not None:
-        extra = dict(memory=memory, preemptions=pd.DataFrame(mem.preemptions, columns=list(PREEMPTION_COLUMNS)),
-                     memory_iterations=mem_df, tokens_recomputed=mem.tokens_recomputed,
-                     peak_kv_tokens=mem.peak_blocks * memory.block_size, tokens_cached=mem.tokens_cached,
-                     prefix_queries=mem.prefix_queries)
     return SimResult(
         requests=req_df, iterations=it_df, itl=np.frombuffer(core.itl, dtype=np.float64).copy(),
         end_time=kernel.now, tokens_arrived=core.tokens_arrived,
