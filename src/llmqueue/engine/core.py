@@ -34,10 +34,11 @@ _NAN = float("nan")
 
 class Step:
     """One scheduled iteration: the plan that runs, and what fitting it into memory did, in
-    order (``events``: ("recompute" | "swap_out", request id, KV tokens) for a preemption,
-    ("swap_in", request id, KV tokens), ("hit", request id, prompt tokens served by the prefix
-    cache)); ``swap_tokens`` moved between GPU and host memory. A real engine's driver replays
-    the events on its cache before it runs the plan."""
+    order (``events``: ("recompute" | "swap_out", request id, KV tokens, the block table it
+    held) for a preemption, ("swap_in", request id, KV tokens, None), ("hit", request id, prompt
+    tokens served by the prefix cache, None)); ``swap_tokens`` moved between GPU and host
+    memory. A real engine's driver replays the events on its cache before it runs the plan (a
+    freed block's contents stay valid until the plan runs)."""
 
     __slots__ = ("plan", "events", "swap_tokens")
 
@@ -47,12 +48,12 @@ class Step:
     @property
     def preempted(self) -> list[tuple[int, str]]:
         """(request id, "recompute" or "swap") of every preemption, in order."""
-        return [(rid, "swap" if kind == "swap_out" else kind) for kind, rid, _ in self.events
+        return [(rid, "swap" if kind == "swap_out" else kind) for kind, rid, _, _ in self.events
                 if kind in ("recompute", "swap_out")]
 
     @property
     def hits(self) -> list[tuple[int, int]]:
-        return [(rid, n) for kind, rid, n in self.events if kind == "hit"]
+        return [(rid, n) for kind, rid, n, _ in self.events if kind == "hit"]
 
 
 class EngineCore:

@@ -61,7 +61,7 @@ class KVFit:
         if memory.prefix_caching:
             self.columns["kv_cached_tokens"] = array("q")
         # what the step being scheduled did (read by the drivers through the core's Step)
-        self.step_events: list[tuple[str, int, int]] = []
+        self.step_events: list[tuple] = []
         self.step_preempt = 0
         self.step_swap_tokens = 0
 
@@ -150,7 +150,7 @@ class KVFit:
                     del self.swapped[rid]
                     self.host_used -= host
                     self.step_swap_tokens += host
-                    self.step_events.append(("swap_in", rid, host))
+                    self.step_events.append(("swap_in", rid, host, None))
         if len(kept) == len(steps) and not clipped:
             return plan
         return BatchPlan(prefill=tuple((r, clipped.get(r, n)) for r, n in plan.prefill if r in kept),
@@ -180,14 +180,14 @@ class KVFit:
         self.tokens_cached += hit
         self.prefix_hits[rid] = self.prefix_hits.get(rid, 0) + hit
         self.kv.admit_hit(rid, s.request, hit)
-        self.step_events.append(("hit", rid, hit))
+        self.step_events.append(("hit", rid, hit, None))
 
     def _preempt(self, victim: int, for_rid: int, now: float) -> None:
         """Take ``victim``'s KV out of GPU memory: to host (swap) or away (recompute)."""
         core = self.core
         s = core.states[victim]
         kv = s.context_tokens
-        self.kv.free(victim)
+        table = self.kv.free(victim)
         cfg = self.memory
         host_cap = cfg.host_capacity_tokens
         if cfg.preemption == "swap" and (host_cap is None or self.host_used + kv <= host_cap):
@@ -207,7 +207,7 @@ class KVFit:
         self.preemption_count[victim] = self.preemption_count.get(victim, 0) + 1
         self.preemptions.append((now, len(self.columns["preemptions"]), victim, mode, kv, for_rid))
         self.step_preempt += 1
-        self.step_events.append(("swap_out" if mode == "swap" else mode, victim, kv))
+        self.step_events.append(("swap_out" if mode == "swap" else mode, victim, kv, table))
 
     # -- records and the end of a step --------------------------------------------------------
     def swap_time(self) -> float:

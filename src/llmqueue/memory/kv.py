@@ -151,9 +151,10 @@ class KVManager:
         for _ in range(self.blocks_for(tokens) - len(table)):
             table.append(self._take())
 
-    def free(self, rid: int) -> None:
+    def free(self, rid: int) -> list[int]:
         """Give back what ``rid`` holds: its own blocks to the free pool, and its references to
-        cached blocks (a block nobody references any more becomes evictable)."""
+        cached blocks (a block nobody references any more becomes evictable). Returns the table
+        it held (its blocks' contents stay valid until they are next written)."""
         table = self._tables.pop(rid)
         k = self._shared.pop(rid, 0)
         for b in table[k:]:
@@ -165,6 +166,7 @@ class KVManager:
                 if c.refs == 0:
                     self._evictable += 1
             self._chains.move_to_end(self._cached[self._hash_of[table[0]]].root)
+        return table
 
     def _take(self) -> int:
         if self._free:

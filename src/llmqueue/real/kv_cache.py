@@ -101,6 +101,10 @@ class PagedKVCache:
         n = self._lengths.get(rid, 0) if end is None else end
         return self._slots(self.kv.table(rid), 0, n)
 
+    def slots_in(self, table: list[int], n: int) -> np.ndarray:
+        """Slot indices of the first ``n`` tokens of a request whose blocks are ``table``."""
+        return self._slots(table, 0, n)
+
     def _slots(self, table: list[int], start: int, end: int) -> np.ndarray:
         pos = np.arange(start, end, dtype=np.int64)
         blocks = np.asarray(table, dtype=np.int64)[pos // self.block_size]

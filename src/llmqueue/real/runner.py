@@ -128,11 +128,11 @@ class ModelRunner:
     # -- memory events of a step (the engine core's, see EngineCore.schedule) -----------------
     def apply_events(self, events) -> None:
         """Replay a step's memory events: preemptions, swap-ins and prefix-cache hits."""
-        for kind, rid, n in events:
+        for kind, rid, n, table in events:
             if kind == "recompute":
                 self.preempt(rid)
             elif kind == "swap_out":
-                self.swap_out(rid)
+                self.swap_out(rid, table)
             elif kind == "swap_in":
                 self.swap_in(rid)
             elif kind == "hit":
@@ -150,10 +150,11 @@ class ModelRunner:
         if rid in self.logits:
             self.logits[rid] = []
 
-    def swap_out(self, rid: int) -> None:
-        """Copy ``rid``'s keys and values to host memory (the core frees its blocks)."""
+    def swap_out(self, rid: int, table: list[int]) -> None:
+        """Copy ``rid``'s keys and values, in the blocks ``table`` it held before the core freed
+        them, to host memory."""
         n = self.cache.length(rid)
-        idx = torch.from_numpy(self.cache.slots(rid)).to(self.device)
+        idx = torch.from_numpy(self.cache.slots_in(table, n)).to(self.device)
         self._seqs[rid].host = (n, self.cache.k[:, :, idx].to("cpu"), self.cache.v[:, :, idx].to("cpu"))
         self.cache.release(rid)
 
