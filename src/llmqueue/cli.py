@@ -108,7 +108,7 @@ def simulate(
         check_runnable(sc, wl)
         pol, bt = sc.build_policy(), sc.build_batch_time()
         if sc.engine.memory is not None:
-            from .memory.output import write_memory_run
+            from .sim.memory_output import write_memory_run
             res = run_simulation(pol, bt, wl.requests(sc.seed), memory=sc.engine.memory.build(),
                                  horizon=sc.simulation.horizon_s,
                                  record_composition=sc.simulation.record_composition)

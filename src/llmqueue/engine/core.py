@@ -19,17 +19,53 @@ The core is the only code that changes a :class:`~llmqueue.engine.state.RequestS
 from __future__ import annotations
 
 from array import array
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-from ..memory.config import MemoryConfig
 from .batch_time import BatchTimeModel
+from .kv import KVManager
 from .logs import IterationLog, RequestLog, stalled
 from .plan import BatchPlan, validate_plan
 from .progress import RequestTimes, apply_plan, context_after
 from .request import Request
 from .state import EngineView, RequestState
 
+if TYPE_CHECKING:
+    from ..errors import EngineStalled
+    from .kv_fit import KVFit
+
+    class Policy(Protocol):
+        token_budget: int
+        max_batch_size: int | None
+
+        def __call__(self, view: EngineView) -> BatchPlan: ...
+        def describe(self) -> str: ...
+
 _NAN = float("nan")
+
+
+class MemorySpec(Protocol):
+    """What the core reads of a memory configuration (:class:`llmqueue.memory.config.MemoryConfig`,
+    named structurally: the engine is the lowest layer and imports nothing above it)."""
+
+    @property
+    def capacity_tokens(self) -> int: ...
+    @property
+    def block_size(self) -> int: ...
+    @property
+    def preemption(self) -> str: ...
+    @property
+    def swap_s_per_token(self) -> float: ...
+    @property
+    def host_capacity_tokens(self) -> int | None: ...
+    @property
+    def prefix_caching(self) -> bool: ...
+    @property
+    def num_blocks(self) -> int: ...
+
+
+#: A memory event of a step: (kind, request id, tokens, block table or None); see :class:`Step`.
+Event = tuple[str, int, int, "list[int] | None"]
 
 
 class Step:
@@ -42,8 +78,9 @@ class Step:
 
     __slots__ = ("plan", "events", "swap_tokens")
 
-    def __init__(self, plan: BatchPlan, events: list = (), swap_tokens: int = 0) -> None:
-        self.plan, self.events, self.swap_tokens = plan, events, swap_tokens
+    def __init__(self, plan: BatchPlan, events: list[Event] | None = None, swap_tokens: int = 0) -> None:
+        self.plan, self.swap_tokens = plan, swap_tokens
+        self.events: list[Event] = events if events is not None else []
 
     @property
     def preempted(self) -> list[tuple[int, str]]:
@@ -66,8 +103,8 @@ class EngineCore:
     themselves (recomputation adds, prefix hits remove), for drivers that keep per-request books.
     """
 
-    def __init__(self, policy, batch_time: BatchTimeModel | None = None, *,
-                 memory: MemoryConfig | None = None, kv=None, validate: bool = True,
+    def __init__(self, policy: Policy, batch_time: BatchTimeModel | None = None, *,
+                 memory: MemorySpec | None = None, kv: KVManager | None = None, validate: bool = True,
                  keep_plans: bool = False, name: str = "engine",
                  request_log: RequestLog | None = None, iteration_log: IterationLog | None = None,
                  on_backlog: Callable[[int, int], None] | None = None) -> None:
@@ -88,14 +125,14 @@ class EngineCore:
         self.memory = memory
         if memory is not None:
             from .kv_fit import KVFit
-            self.mem: "KVFit | None" = KVFit(self, memory, kv)
+            self.mem: KVFit | None = KVFit(self, memory, kv)
         elif kv is not None:
             raise ValueError("a KV manager without a memory configuration")
         else:
             self.mem = None
 
     @property
-    def kv(self):
+    def kv(self) -> KVManager | None:
         """The KV manager (None without memory)."""
         return self.mem.kv if self.mem is not None else None
 
@@ -128,7 +165,7 @@ class EngineCore:
             self.on_backlog(rid, delta)
 
     # -- one iteration ------------------------------------------------------------------------
-    def view(self, now: float, requests: tuple | None = None) -> EngineView:
+    def view(self, now: float, requests: tuple[RequestState, ...] | None = None) -> EngineView:
         """What the policy decides on: every request with work (or ``requests``), in admission
         order, with the KV cache when memory is modelled."""
         reqs = tuple(self.states.values()) if requests is None else requests
@@ -149,7 +186,7 @@ class EngineCore:
         plan = mem.fit(plan, now)
         return Step(plan, mem.step_events, mem.step_swap_tokens)
 
-    def stalled(self, now: float):
+    def stalled(self, now: float) -> EngineStalled:
         """The :class:`~llmqueue.errors.EngineStalled` error for an empty plan while work waits."""
         head = next(iter(self.states.values()))
         return stalled(self.name, self.policy.describe(), now, len(self.states), head.request_id,
@@ -162,13 +199,15 @@ class EngineCore:
     def duration(self, step: Step) -> float:
         """Seconds the iteration takes by the batch-time model, plus the time of its swaps."""
         plan, bt = step.plan, self.batch_time
+        if bt is None:
+            raise ValueError(f"{self.name}: no batch-time model (a real engine's times are measured)")
         if bt.load_only:
             base = bt.load_time(plan.tokens)
         else:
             base = bt.duration(plan.prefill_tokens, len(plan.decode), context_after(plan, self.states))
         if self.mem is None:
             return base
-        swap_s = step.swap_tokens * self.memory.swap_s_per_token
+        swap_s = step.swap_tokens * self.mem.memory.swap_s_per_token
         return base + swap_s if swap_s else base
 
     def begin(self, step: Step, start: float, end: float) -> None:
@@ -184,12 +223,12 @@ class EngineCore:
         states, times = self.states, self.times
         mem = self.mem
         stepped = ({rid: states[rid] for rid in plan.request_ids()}
-                   if mem is not None and self.memory.prefix_caching else None)
+                   if mem is not None and mem.memory.prefix_caching else None)
         done = apply_plan(plan, states, times, end, self.itl)
         n_tokens = plan.tokens
         self.backlog_tokens -= n_tokens
         self.tokens_processed += n_tokens
-        out = []
+        out: list[Request] = []
         for rid in done:
             s = states.pop(rid)
             t = times.pop(rid)

@@ -16,32 +16,31 @@ then makes it fit in the KV manager's blocks:
 If that leaves an empty batch while work waits, the policy is asked again with the resident
 requests only, then with everything on an empty cache, so a memory-unaware policy never freezes.
 Every preemption is recorded (:attr:`KVFit.preemptions`). Blocks, block tables, the prefix cache
-and eviction are the KV manager's (:class:`llmqueue.memory.kv.KVManager`).
+and eviction are the KV manager's (:class:`llmqueue.engine.kv.KVManager`).
 """
 
 from __future__ import annotations
 
 from array import array
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KVCacheError
-from ..memory.config import MemoryConfig
-from ..memory.kv import KVManager
+from .kv import KVManager
 from .logs import MEMORY_ITERATION_COLUMNS
 from .plan import BatchPlan, validate_plan
 from .request import Request
-from .state import RequestState
+from .state import EngineView, RequestState
 from .view import MemoryView
 
 if TYPE_CHECKING:
-    from .core import EngineCore
+    from .core import EngineCore, Event, MemorySpec
 
 
 class KVFit:
     """The memory side of one engine core: its KV manager, swap space and memory records."""
 
-    def __init__(self, core: "EngineCore", memory: MemoryConfig, kv: KVManager | None = None) -> None:
+    def __init__(self, core: EngineCore, memory: MemorySpec, kv: KVManager | None = None) -> None:
         self.core, self.memory = core, memory
         self.kv = kv if kv is not None else KVManager(memory.num_blocks, memory.block_size,
                                                       prefix_caching=memory.prefix_caching)
@@ -54,14 +53,15 @@ class KVFit:
         self.tokens_cached = 0
         self.prefix_queries = 0                    # prompt tokens looked up in the cache at admission
         self.prefix_hits: dict[int, int] = {}      # request -> prompt tokens served by the cache
-        self.preemptions: list[tuple] = []
+        self.preemptions: list[tuple[float, int, int, str, int, int]] = []
         self.preemption_count: dict[int, int] = {}
         self.peak_blocks = 0
-        self.columns = {c: array("d" if c == "swap_time" else "q") for c in MEMORY_ITERATION_COLUMNS}
+        self.columns: dict[str, array[Any]] = {c: array("d" if c == "swap_time" else "q")
+                                               for c in MEMORY_ITERATION_COLUMNS}
         if memory.prefix_caching:
             self.columns["kv_cached_tokens"] = array("q")
         # what the step being scheduled did (read by the drivers through the core's Step)
-        self.step_events: list[tuple] = []
+        self.step_events: list[Event] = []
         self.step_preempt = 0
         self.step_swap_tokens = 0
 
@@ -75,7 +75,7 @@ class KVFit:
                 f"({self.memory.num_blocks} blocks of {self.memory.block_size}): it can never run. "
                 f"Raise memory.capacity_tokens or cap prompt + decode tokens.")
 
-    def view(self, now: float, requests: tuple) -> MemoryView:
+    def view(self, now: float, requests: tuple[RequestState, ...]) -> MemoryView:
         kv, b = self.kv, self.memory.block_size
         return MemoryView(now=now, requests=requests, free_kv_tokens=kv.free_blocks * b, block_size=b,
                           capacity_blocks=self.memory.num_blocks, kv_blocks=kv.held_counts,
@@ -96,9 +96,9 @@ class KVFit:
                 kept = self._fit(self._ask(core.view(now)), now, allow_new=True, force=True)
         return kept
 
-    def _ask(self, view: MemoryView) -> BatchPlan:
+    def _ask(self, view: EngineView) -> BatchPlan:
         core = self.core
-        plan = core.policy(view)
+        plan: BatchPlan = core.policy(view)
         if core.validate:
             validate_plan(plan, view, core.policy.token_budget, core.policy.max_batch_size)
         return plan

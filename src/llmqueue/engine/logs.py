@@ -7,6 +7,7 @@ of the engine core (simulated or real) fills the same ones, so runs of both have
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 from ..errors import EngineStalled
 from .plan import BatchPlan
@@ -37,7 +38,7 @@ class RequestLog:
                "first_token_time", "completion_time")
 
     def __init__(self) -> None:
-        self.rows: list[tuple] = []
+        self.rows: list[tuple[Any, ...]] = []
 
     def add(self, req: Request, prefill_end: float, first_token: float, completion: float) -> None:
         self.rows.append((req.request_id, req.arrival_time, req.prompt_tokens, req.decode_tokens,
@@ -51,7 +52,7 @@ class IterationLog:
                "backlog_tokens", "num_in_system")
 
     def __init__(self, keep_plans: bool = False) -> None:
-        self.columns = {c: array("d" if c.endswith("time") else "q") for c in self.COLUMNS}
+        self.columns: dict[str, array[Any]] = {c: array("d" if c.endswith("time") else "q") for c in self.COLUMNS}
         self.plans: list[BatchPlan] | None = [] if keep_plans else None
 
     def add(self, start: float, end: float, plan: BatchPlan, backlog: int, in_system: int) -> None:

@@ -7,8 +7,8 @@ the iteration where it does, with the constraint named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..errors import PlanError
 from .state import EngineView, RequestState

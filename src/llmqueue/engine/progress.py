@@ -9,7 +9,7 @@ attribute per token, the hot loop of every simulation); nothing outside the engi
 from __future__ import annotations
 
 from array import array
-from typing import Mapping
+from collections.abc import Mapping
 
 from .plan import BatchPlan
 from .state import RequestState
@@ -27,7 +27,7 @@ class RequestTimes:
 
 
 def apply_plan(plan: BatchPlan, states: Mapping[int, RequestState], times: Mapping[int, RequestTimes],
-               end: float, itl: array) -> list[int]:
+               end: float, itl: array[float]) -> list[int]:
     """Apply ``plan`` as of its end time ``end``; returns the ids of the requests it completed.
 
     Mutates the states (the engine owns them), records prefill ends, first tokens and the gaps

@@ -9,8 +9,8 @@ of a scheduling decision proportional to what the policy itself looks at.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .request import Request
 
@@ -91,7 +91,7 @@ class RequestState:
 
     @classmethod
     def make(cls, request: Request, seq: int, prefill_left: int | None = None,
-             decode_left: int | None = None) -> "RequestState":
+             decode_left: int | None = None) -> RequestState:
         """Build a state at an arbitrary point of progress (tests, checkers, what-if analysis)."""
         s = cls(request, seq)
         if prefill_left is not None:

@@ -6,14 +6,15 @@ through the engine's view only, as they read everything else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from .state import EngineView, RequestState
 
 
 class PrefixProbe(Protocol):
-    """The read-only part of the KV manager a view needs (:meth:`llmqueue.memory.kv.KVManager.probe`)."""
+    """The read-only part of the KV manager a view needs (:meth:`llmqueue.engine.kv.KVManager.probe`)."""
 
     def probe(self, state: RequestState) -> tuple[int, int]: ...
 

@@ -1,18 +1,17 @@
-"""KV-cache memory: the memory configuration, the one KV manager (block tables, prefix caching,
-eviction), memory-aware policies and the memory-aware capacity theory (spec section 6). See
+"""KV-cache memory: the memory configuration, GPU/model KV budgets, memory-aware policies and the memory-aware capacity theory (spec section 6). See
 docs/memory.md. The engine core (:mod:`llmqueue.engine`) runs the memory; ``simulate(...,
 memory=...)`` is the entry point.
 
-Names are loaded on first use, so importing :mod:`llmqueue.memory.config` or
-:mod:`llmqueue.memory.kv` (as the engine core does) imports nothing else.
+The KV manager itself is part of the engine core (:mod:`llmqueue.engine.kv`). Names are loaded
+on first use, so importing :mod:`llmqueue.memory.config` imports nothing else.
 """
 
 from importlib import import_module
 
 _WHERE = {
-    "MemoryConfig": ".config", "KVManager": ".kv", "GPUS": ".hardware", "MODELS": ".hardware",
+    "MemoryConfig": ".config", "GPUS": ".hardware", "MODELS": ".hardware",
     "kv_budget": ".hardware", "ThresholdAdmission": ".policies", "VLLMV1": ".policies",
-    "write_memory_run": ".output", "kv_token_iterations": ".theory", "memory_capacity": ".theory",
+    "kv_token_iterations": ".theory", "memory_capacity": ".theory",
     "MemoryView": ".view",
 }
 

@@ -10,7 +10,7 @@ at or after the end), exactly when the engine takes them off its own ``backlog_t
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..engine.plan import BatchPlan
 from ..sim.engine import IterationLog

@@ -7,7 +7,7 @@ the attention matmuls (on the CPU that halves the cost of decode attention again
 layout). A request's tokens occupy the slots its block table lists, in order: token ``i`` is
 slot ``table[i // block_size] * block_size + i % block_size``.
 
-Block ids and block tables are not kept here: they are a :class:`~llmqueue.memory.kv.KVManager`'s,
+Block ids and block tables are not kept here: they are a :class:`~llmqueue.engine.kv.KVManager`'s,
 the same class the simulated engine uses. Given the engine core's manager (``kv``), the cache
 only writes where the core reserved (admission, preemption and prefix caching are the core's);
 on its own (profiling, tests, a run without a memory model) it makes a private manager whose pool
@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..engine.kv import KVManager
 from ..errors import KVCacheFull
-from ..memory.kv import KVManager
 from .config import ModelConfig
 
 __all__ = ["KVCacheFull", "PagedKVCache"]

@@ -18,8 +18,8 @@ request computes do not (greedy decoding of seeded prompts), preempted or not.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd

@@ -9,7 +9,7 @@ drive the same code; KV memory (``memory``) is the core's, not a subclass's.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.core import EngineCore, Step

@@ -14,8 +14,8 @@ without prefix caching). With prefix caching the requests table gets a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd

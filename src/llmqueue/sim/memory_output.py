@@ -1,4 +1,5 @@
-"""Writing a run with KV memory: ``write_run``'s files plus preemptions.csv and memory.csv."""
+"""Writing a run with KV memory (``simulate(..., memory=...)``): ``write_run``'s files plus
+preemptions.csv and memory.csv."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 def write_memory_run(res, out, extra: dict | None = None) -> dict:
     """``write_run`` plus preemptions.csv and memory.csv (per-iteration memory) next to it."""
-    from ..sim.output import write_run
+    from .output import write_run
     out = Path(out)
     summary = write_run(res, out, extra=extra)
     if res.memory is not None:

@@ -1,5 +1,8 @@
 """The one KV-cache manager: block ids, per-request block tables, prefix caching and eviction.
 
+It is part of the engine core (the lowest layer, so every driver and the real engine's cache can
+use it without importing anything above the engine).
+
 Every engine's KV memory is a :class:`KVManager`: the simulated engine reserves blocks through it
 and only counts them, the real engine (:mod:`llmqueue.real.kv_cache`) writes keys and values into
 the very blocks it hands out. So admission, preemption and prefix caching are one piece of code
@@ -31,23 +34,29 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from typing import Hashable
+from collections.abc import Hashable, Mapping
+from types import MappingProxyType
 
 from ..errors import KVCacheFull
+from .request import Request
+from .state import RequestState
+
+_MEMO: dict[str, tuple[int, ...]] = {}
 
 
-def prefix_block_hashes(prefix_id: str, blocks: int, _memo: dict = {}) -> tuple[int, ...]:
+def prefix_block_hashes(prefix_id: str, blocks: int) -> tuple[int, ...]:
     """Hashes of the first ``blocks`` full blocks of prefix ``prefix_id``, each chaining its parent's.
 
     Deterministic within a run (only equality of hashes matters, never their values)."""
+    _memo = _MEMO
     known = _memo.get(prefix_id, ())
     if len(known) < blocks:
         out = list(known)
-        parent = out[-1] if out else None
+        parent: int | None = out[-1] if out else None
         for j in range(len(out), blocks):
-            parent = hash((parent, prefix_id, j))
-            out.append(parent)
+            h = hash((parent, prefix_id, j))
+            out.append(h)
+            parent = h
         known = _memo[prefix_id] = tuple(out)
         if len(_memo) > 100_000:            # many distinct prefixes: do not grow without bound
             _memo.clear()
@@ -61,31 +70,6 @@ class _Cached:
 
     def __init__(self, block: int, root: Hashable) -> None:
         self.block, self.refs, self.root = block, 1, root
-
-
-class _HeldCounts(Mapping):
-    """Read-only ``request id -> blocks held`` over the manager's tables (what views show)."""
-
-    __slots__ = ("_tables",)
-
-    def __init__(self, tables: dict[int, list[int]]) -> None:
-        self._tables = tables
-
-    def __getitem__(self, rid: int) -> int:
-        return len(self._tables[rid])
-
-    def __contains__(self, rid: object) -> bool:
-        return rid in self._tables
-
-    def get(self, rid, default=None):
-        t = self._tables.get(rid)
-        return default if t is None else len(t)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._tables)
-
-    def __len__(self) -> int:
-        return len(self._tables)
 
 
 class KVManager:
@@ -109,7 +93,8 @@ class KVManager:
         self._hash_of: dict[int, Hashable] = {}                 # cached block id -> its hash
         self._chains: OrderedDict[Hashable, list[Hashable]] = OrderedDict()   # root -> hashes, LRU order
         self._evictable = 0
-        self.held_counts: Mapping[int, int] = _HeldCounts(self._tables)
+        self._held: dict[int, int] = {}                        # rid -> len(its table), for views
+        self.held_counts: Mapping[int, int] = MappingProxyType(self._held)
 
     # -- sizes --------------------------------------------------------------------------------
     def blocks_for(self, tokens: int) -> int:
@@ -150,12 +135,14 @@ class KVManager:
             table = self._tables[rid] = []
         for _ in range(self.blocks_for(tokens) - len(table)):
             table.append(self._take())
+        self._held[rid] = len(table)
 
     def free(self, rid: int) -> list[int]:
         """Give back what ``rid`` holds: its own blocks to the free pool, and its references to
         cached blocks (a block nobody references any more becomes evictable). Returns the table
         it held (its blocks' contents stay valid until they are next written)."""
         table = self._tables.pop(rid)
+        del self._held[rid]
         k = self._shared.pop(rid, 0)
         for b in table[k:]:
             heapq.heappush(self._free, b)
@@ -195,10 +182,11 @@ class KVManager:
         raise AssertionError("evictable count out of step with the cache")   # pragma: no cover
 
     # -- prefix caching -----------------------------------------------------------------------
-    def _hashes(self, request, blocks: int) -> tuple[int, ...]:
+    def _hashes(self, request: Request, blocks: int) -> tuple[int, ...]:
+        assert request.prefix_id is not None
         return prefix_block_hashes(request.prefix_id, blocks)
 
-    def probe(self, state) -> tuple[int, int]:
+    def probe(self, state: RequestState) -> tuple[int, int]:
         """(prompt tokens of waiting request ``state`` the cache holds now, whole blocks; blocks
         of that hit nobody references, which leave the evictable pool if it is admitted).
 
@@ -224,7 +212,7 @@ class KVManager:
                 revive += 1
         return k * self.block_size, revive
 
-    def admit_hit(self, rid: int, request, hit_tokens: int) -> None:
+    def admit_hit(self, rid: int, request: Request, hit_tokens: int) -> None:
         """Start ``rid``'s table with the cached blocks of its ``hit_tokens``-token hit
         (:meth:`probe`), referencing them."""
         k = hit_tokens // self.block_size
@@ -238,11 +226,12 @@ class KVManager:
             c.refs += 1
             table.append(c.block)
         self._tables[rid] = table
+        self._held[rid] = k
         self._shared[rid] = k
         if k:
             self._chains.move_to_end(self._cached[self._hashes(request, 1)[0]].root)
 
-    def publish(self, rid: int, state) -> None:
+    def publish(self, rid: int, state: RequestState) -> None:
         """Cache the full prefix blocks ``rid`` has computed beyond its cached run, when its run
         ends where the chain's cached blocks end (else its copies stay private duplicates)."""
         r = state.request
@@ -273,6 +262,7 @@ class KVManager:
         """Assert the accounting: own + cached + truly free blocks = all blocks, reference counts
         equal the tables holding each cached block, chains prefix-closed and referenced as
         leading runs, nothing handed out twice (tests call this between iterations)."""
+        assert self._held == {rid: len(t) for rid, t in self._tables.items()}
         seen: list[int] = list(self._free)
         refs: dict[int, int] = {}
         for rid, table in self._tables.items():
