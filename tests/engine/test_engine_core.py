@@ -63,7 +63,7 @@ def test_one_stall_error():
 
 
 def test_steps_carry_their_memory_events_and_swap_time():
-    mem = MemoryConfig(64, block_size=16, preemption="swap", swap_s_per_token=1e-3)
+    mem = MemoryConfig(128, block_size=16, preemption="swap", swap_s_per_token=1e-3)
     core = EngineCore(VLLMV1(64), paper_staircase(), memory=mem)
     core.add(Request(0, 0.0, 30, 40), 0.0)
     core.add(Request(1, 0.0, 30, 40), 0.0)
