@@ -110,26 +110,33 @@ class KVFit:
         clipped: dict[int, int] = {}
         preempted = False
         victims = None
+        held, bs = kv.held_counts, kv.block_size
         for rid, n in steps:
-            if not kv.holds(rid):
+            h = held.get(rid)
+            if h is None:
                 continue
             s = states[rid]
-            while kv.holds(rid):
-                extra = kv.blocks_for(s.context_tokens + n) - kv.held(rid)
+            while h is not None:
+                tokens = s.context_tokens + n
+                extra = -(-tokens // bs) - h
+                if extra <= 0:                       # the step fits in the blocks it holds
+                    kept.add(rid)
+                    break
                 if extra <= kv.free_blocks:
-                    kv.grow(rid, s.context_tokens + n)
+                    kv.grow(rid, tokens)
                     kept.add(rid)
                     break
                 if victims is None:
                     victims = self._victim_ranking(now)
-                victim = next(v for v in victims if kv.holds(v))
+                victim = next(v for v in victims if v in held)
                 self._preempt(victim, rid, now)
                 kept.discard(victim)
                 preempted = True
+                h = held.get(rid)
         if allow_new and (force or not preempted):
             caching, b = self.memory.prefix_caching, self.memory.block_size
             for rid, n in steps:
-                if rid in kept or kv.holds(rid):
+                if rid in kept or rid in held:
                     continue
                 s = states[rid]
                 host = self.swapped.get(rid, 0)
