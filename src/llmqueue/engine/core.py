@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .batch_time import BatchTimeModel
 from .kv import KVManager
+from .kv_fit import Event, KVFit, MemorySpec
 from .logs import IterationLog, RequestLog, stalled
 from .plan import BatchPlan, validate_plan
 from .progress import RequestTimes, apply_plan, context_after
@@ -32,7 +33,6 @@ from .state import EngineView, RequestState
 
 if TYPE_CHECKING:
     from ..errors import EngineStalled
-    from .kv_fit import KVFit
 
     class Policy(Protocol):
         token_budget: int
@@ -42,30 +42,6 @@ if TYPE_CHECKING:
         def describe(self) -> str: ...
 
 _NAN = float("nan")
-
-
-class MemorySpec(Protocol):
-    """What the core reads of a memory configuration (:class:`llmqueue.memory.config.MemoryConfig`,
-    named structurally: the engine is the lowest layer and imports nothing above it)."""
-
-    @property
-    def capacity_tokens(self) -> int: ...
-    @property
-    def block_size(self) -> int: ...
-    @property
-    def preemption(self) -> str: ...
-    @property
-    def swap_s_per_token(self) -> float: ...
-    @property
-    def host_capacity_tokens(self) -> int | None: ...
-    @property
-    def prefix_caching(self) -> bool: ...
-    @property
-    def num_blocks(self) -> int: ...
-
-
-#: A memory event of a step: (kind, request id, tokens, block table or None); see :class:`Step`.
-Event = tuple[str, int, int, "list[int] | None"]
 
 
 class Step:
@@ -124,8 +100,7 @@ class EngineCore:
         self.itl = array("d")         # every gap between consecutive output tokens of a request
         self.memory = memory
         if memory is not None:
-            from .kv_fit import KVFit
-            self.mem: KVFit | None = KVFit(self, memory, kv)
+                    self.mem: KVFit | None = KVFit(self, memory, kv)
         elif kv is not None:
             raise ValueError("a KV manager without a memory configuration")
         else:
@@ -159,7 +134,7 @@ class EngineCore:
         self.backlog_tokens += left
         self.tokens_arrived += left
 
-    def _backlog_change(self, rid: int, delta: int) -> None:
+    def backlog_change(self, rid: int, delta: int) -> None:
         self.backlog_tokens += delta
         if self.on_backlog is not None:
             self.on_backlog(rid, delta)

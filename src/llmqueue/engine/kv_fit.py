@@ -23,24 +23,60 @@ from __future__ import annotations
 
 from array import array
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import KVCacheError
 from .kv import KVManager
 from .logs import MEMORY_ITERATION_COLUMNS
 from .plan import BatchPlan, validate_plan
+from .progress import RequestTimes
 from .request import Request
 from .state import EngineView, RequestState
 from .view import MemoryView
 
-if TYPE_CHECKING:
-    from .core import EngineCore, Event, MemorySpec
+
+class MemorySpec(Protocol):
+    """What the core reads of a memory configuration (:class:`llmqueue.memory.config.MemoryConfig`,
+    named structurally: the engine is the lowest layer and imports nothing above it)."""
+
+    @property
+    def capacity_tokens(self) -> int: ...
+    @property
+    def block_size(self) -> int: ...
+    @property
+    def preemption(self) -> str: ...
+    @property
+    def swap_s_per_token(self) -> float: ...
+    @property
+    def host_capacity_tokens(self) -> int | None: ...
+    @property
+    def prefix_caching(self) -> bool: ...
+    @property
+    def num_blocks(self) -> int: ...
+
+
+#: A memory event of a step: (kind, request id, tokens, block table or None); see
+#: :class:`~llmqueue.engine.core.Step`.
+Event = tuple[str, int, int, "list[int] | None"]
+
+
+class CoreBooks(Protocol):
+    """What :class:`KVFit` uses of its engine core (:class:`~llmqueue.engine.core.EngineCore`)."""
+
+    states: dict[int, RequestState]
+    times: dict[int, RequestTimes]
+    validate: bool
+
+    @property
+    def policy(self) -> Any: ...
+    def view(self, now: float, requests: tuple[RequestState, ...] | None = None) -> EngineView: ...
+    def backlog_change(self, rid: int, delta: int) -> None: ...
 
 
 class KVFit:
     """The memory side of one engine core: its KV manager, swap space and memory records."""
 
-    def __init__(self, core: EngineCore, memory: MemorySpec, kv: KVManager | None = None) -> None:
+    def __init__(self, core: CoreBooks, memory: MemorySpec, kv: KVManager | None = None) -> None:
         self.core, self.memory = core, memory
         self.kv = kv if kv is not None else KVManager(memory.num_blocks, memory.block_size,
                                                       prefix_caching=memory.prefix_caching)
@@ -183,7 +219,7 @@ class KVFit:
         if not hit:
             return
         s.skip_prefill(hit)
-        self.core._backlog_change(rid, -hit)
+        self.core.backlog_change(rid, -hit)
         self.tokens_cached += hit
         self.prefix_hits[rid] = self.prefix_hits.get(rid, 0) + hit
         self.kv.admit_hit(rid, s.request, hit)
@@ -209,7 +245,7 @@ class KVFit:
             if lv.prefill_end == lv.prefill_end and victim not in self.kept_prefill_end:
                 self.kept_prefill_end[victim] = lv.prefill_end
             s.requeue(kv)                        # re-prefill prompt + generated tokens
-            core._backlog_change(victim, kv)
+            core.backlog_change(victim, kv)
             self.tokens_recomputed += kv
         self.preemption_count[victim] = self.preemption_count.get(victim, 0) + 1
         self.preemptions.append((now, len(self.columns["preemptions"]), victim, mode, kv, for_rid))
