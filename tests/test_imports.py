@@ -39,7 +39,8 @@ LAYERS: list[set[str]] = [
     {"sim"},                     # kernel, drivers, records, run metrics, fast path
     {"network"},
     {"real"},
-    {"scenario", "config"},      # the one scenario schema and loader (config/ replaces scenario.py)
+    {"config"},                  # the one scenario schema and loader
+    {"run"},                     # the one run path of a single-engine scenario
     {"lab"},
     {"experiments"},
     {"__init__"},
@@ -49,9 +50,6 @@ LAYERS: list[set[str]] = [
 
 #: (importer, imported) first-level edges that go up a layer today; who removes each one.
 ALLOWED_EDGES: dict[tuple[str, str], str] = {
-    ("policies", "memory"): "core: MemoryView moves into engine/",
-    ("memory", "sim"): "core: memory/engine.py and memory/simulate.py give way to the engine core's KV manager "
-                       "(llmqueue.sim.simulate(..., memory=...))",
 }
 
 #: module-to-module imports that close a cycle today; who removes each one.
@@ -195,7 +193,6 @@ def test_no_modules_imported_by_name_strings():
 #: (importer, private name) pairs that exist today, and who removes them
 ALLOWED_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
     ("llmqueue.sim.stream", "_jsonable"): "perf: records are written through one public writer",
-    ("llmqueue.memory.simulate", "_Feeder"): "core: one driver feeds arrivals for every engine",
     ("llmqueue.workload.workload", "_count"): "perf: the vectorised workload replaces it",
 }
 

@@ -77,12 +77,13 @@ def test_backlog_path_counts_recomputation_as_work_to_do():
     """B(t) = arrived - useful service: 0 once everything completed, even after preemptions."""
     from llmqueue.engine.batch_time import PiecewiseLinearBatchTime
     from llmqueue.lab.paths import RunPath
-    from llmqueue.memory import MemoryConfig, simulate_with_memory
+    from llmqueue.memory import MemoryConfig
     from llmqueue.policies import VLLMV1
+    from llmqueue.sim import simulate
     from llmqueue.workload import Fixed, PoissonArrivals, Workload
     wl = Workload(arrival=PoissonArrivals(14.0), prompt_tokens=Fixed(100), decode_tokens=Fixed(100), num_requests=300)
-    res = simulate_with_memory(VLLMV1(512), PiecewiseLinearBatchTime(11.28e-3, 0.27711e-3, 0), wl.requests(1),
-                               MemoryConfig(4096))
+    res = simulate(VLLMV1(512), PiecewiseLinearBatchTime(11.28e-3, 0.27711e-3, 0), wl.requests(1),
+                   memory=MemoryConfig(4096))
     s = res.summary()
     assert s["preemptions"] > 0 and s["tokens_recomputed"] > 0 and s["completed"] == 300
     path = RunPath.from_result(res)

@@ -7,9 +7,8 @@ import pytest
 
 from llmqueue.engine import paper_staircase
 from llmqueue.engine.request import Request
+from llmqueue.errors import KVCacheError
 from llmqueue.memory.config import MemoryConfig
-from llmqueue.memory.engine import KVCacheError
-from llmqueue.memory.simulate import simulate_with_memory
 from llmqueue.policies import make_policy
 from llmqueue.policies.memory_aware import VLLMV1, ThresholdAdmission
 from llmqueue.sim import simulate
@@ -29,7 +28,7 @@ def test_large_memory_equals_generic_engine(name):
     reqs = _requests(n=120)
     pol = make_policy(name, 512)
     a = simulate(pol, BT, reqs, engine="generic")
-    b = simulate_with_memory(pol, BT, reqs, MemoryConfig(10 ** 9))
+    b = simulate(pol, BT, reqs, memory=MemoryConfig(10 ** 9))
     pd.testing.assert_frame_equal(a.requests, b.requests)
     pd.testing.assert_frame_equal(a.iterations, b.iterations)
     assert (a.end_time, a.tokens_processed, a.tokens_left) == (b.end_time, b.tokens_processed, b.tokens_left)
@@ -52,7 +51,7 @@ def _burst():
 def test_overload_burst_keeps_working(mode, policy):
     reqs = _burst()
     mem = MemoryConfig(2048, preemption=mode, swap_s_per_token=2e-6)
-    res = simulate_with_memory(policy, BT, reqs, mem)
+    res = simulate(policy, BT, reqs, memory=mem)
     s = res.summary()
     assert s["completed"] == len(reqs) == res.requests["request_id"].nunique()
     assert s["preemptions"] > 0                       # the burst does press on memory
@@ -67,7 +66,7 @@ def test_overload_burst_keeps_working(mode, policy):
 
 
 def test_declared_threshold_never_preempts():
-    res = simulate_with_memory(ThresholdAdmission(512), BT, _burst(), MemoryConfig(2048))
+    res = simulate(ThresholdAdmission(512), BT, _burst(), memory=MemoryConfig(2048))
     s = res.summary()
     assert s["preemptions"] == 0 and s["completed"] == len(_burst()) and s["tokens_conserved"]
 
@@ -81,7 +80,7 @@ def test_vllm_v1_without_memory_is_sarathi():
 
 def test_request_larger_than_memory_is_one_clear_error():
     with pytest.raises(KVCacheError, match="more than the whole KV cache"):
-        simulate_with_memory(VLLMV1(512), BT, [Request(0, 0.0, 4000, 10)], MemoryConfig(1024))
+        simulate(VLLMV1(512), BT, [Request(0, 0.0, 4000, 10)], memory=MemoryConfig(1024))
 
 
 def test_bad_memory_config():

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from llmqueue.engine import paper_staircase
+from llmqueue.engine.core import EngineCore
 from llmqueue.engine.request import Request
 from llmqueue.memory.config import MemoryConfig
-from llmqueue.memory.engine import MemorySimEngine
-from llmqueue.memory.simulate import simulate_with_memory
 from llmqueue.policies import make_policy
 from llmqueue.policies.memory_aware import VLLMV1
+from llmqueue.sim import simulate
 from llmqueue.workload import Geometric, PoissonArrivals, SharedPrefix, Uniform, Workload
 
 BT = paper_staircase()
@@ -33,27 +33,20 @@ def _strip(reqs):
 
 @pytest.fixture
 def checked_engine(monkeypatch):
-    """Check the block accounting before every iteration: own + cached + truly free = capacity,
-    reference counts consistent, and nothing over capacity."""
-    orig = MemorySimEngine._iteration_time
+    """Check the block accounting before every iteration (KVManager.check): own + cached + truly
+    free blocks = capacity, reference counts equal the tables holding each cached block, cached
+    chains prefix-closed and referenced as leading runs, nothing handed out twice."""
+    orig = EngineCore.begin
     calls = [0]
 
-    def check(self, plan):
-        shared = sum(k for _, k in self._refs.values())
-        own = sum(self._held.values()) - shared
-        cached = sum(p.blocks for p in self._prefixes.values())
-        evictable = sum(p.blocks - p.pinned for p in self._prefixes.values())
-        true_free = self.free_blocks - self._evictable
-        assert evictable == self._evictable and true_free >= 0
-        assert own + cached + true_free == self.memory.num_blocks
-        for p in self._prefixes.values():
-            assert p.pinned == max(p.users.values(), default=0) <= p.blocks and p.blocks > 0
-        for rid, (pid, k) in self._refs.items():
-            assert self._prefixes[pid].users[rid] == k <= self._held[rid]
-        calls[0] += 1
-        return orig(self, plan)
+    def check(self, step, start, end):
+        if self.kv is not None:
+            self.kv.check()
+            assert self.kv.used_blocks <= self.memory.num_blocks
+            calls[0] += 1
+        return orig(self, step, start, end)
 
-    monkeypatch.setattr(MemorySimEngine, "_iteration_time", check)
+    monkeypatch.setattr(EngineCore, "begin", check)
     return calls
 
 
@@ -61,10 +54,10 @@ def checked_engine(monkeypatch):
 def test_off_or_without_prefixes_nothing_changes(mode):
     reqs = _prefixed(14.0, n=300, prompt=(20, 600), groups=3, tokens=200)
     mem = MemoryConfig(4096, preemption=mode, swap_s_per_token=1e-6)
-    base = simulate_with_memory(VLLMV1(512), BT, _strip(reqs), mem)
+    base = simulate(VLLMV1(512), BT, _strip(reqs), memory=mem)
     assert base.summary()["preemptions"] > 0                       # memory is under pressure
-    off = simulate_with_memory(VLLMV1(512), BT, reqs, mem)        # prefixes given, caching off
-    on = simulate_with_memory(VLLMV1(512), BT, _strip(reqs), dataclasses.replace(mem, prefix_caching=True))
+    off = simulate(VLLMV1(512), BT, reqs, memory=mem)        # prefixes given, caching off
+    on = simulate(VLLMV1(512), BT, _strip(reqs), memory=dataclasses.replace(mem, prefix_caching=True))
     for res in (off, on):
         pd.testing.assert_frame_equal(base.requests, res.requests.drop(columns="prefix_cache_hit_tokens",
                                                                        errors="ignore"))
@@ -76,8 +69,8 @@ def test_off_or_without_prefixes_nothing_changes(mode):
 
 def test_shared_system_prompt_hits_what_theory_says(checked_engine):
     reqs = _prefixed(3.0, n=300)
-    off = simulate_with_memory(VLLMV1(512), BT, reqs, MemoryConfig(10 ** 6))
-    on = simulate_with_memory(VLLMV1(512), BT, reqs, MemoryConfig(10 ** 6, prefix_caching=True))
+    off = simulate(VLLMV1(512), BT, reqs, memory=MemoryConfig(10 ** 6))
+    on = simulate(VLLMV1(512), BT, reqs, memory=MemoryConfig(10 ** 6, prefix_caching=True))
     s = on.summary()
     hits = (len(reqs) - 1) * (512 // B) * B         # everyone but the first finds the 32 blocks
     assert s["prefix_cache_hit_tokens"] == on.tokens_cached == hits
@@ -91,11 +84,11 @@ def test_shared_system_prompt_hits_what_theory_says(checked_engine):
 
 def test_partial_blocks_are_not_shared():
     reqs = [Request(i, 10.0 * i, 300, 5, prefix_id="sys", prefix_tokens=100) for i in range(3)]
-    res = simulate_with_memory(VLLMV1(512), BT, reqs, MemoryConfig(4096, prefix_caching=True))
+    res = simulate(VLLMV1(512), BT, reqs, memory=MemoryConfig(4096, prefix_caching=True))
     assert res.requests["prefix_cache_hit_tokens"].tolist() == [0, 96, 96]     # floor(100 / 16) blocks
     # the whole prompt cached still leaves its last token to compute
     reqs = [Request(i, 10.0 * i, 64, 5, prefix_id="sys", prefix_tokens=64) for i in range(2)]
-    res = simulate_with_memory(VLLMV1(512), BT, reqs, MemoryConfig(4096, prefix_caching=True))
+    res = simulate(VLLMV1(512), BT, reqs, memory=MemoryConfig(4096, prefix_caching=True))
     assert res.requests["prefix_cache_hit_tokens"].tolist() == [0, 48]
 
 
@@ -104,7 +97,7 @@ def test_cache_raises_throughput_near_overload():
     reqs = _prefixed(5.0, duration=120.0)
     done = {}
     for pc in (False, True):
-        res = simulate_with_memory(VLLMV1(512), BT, reqs, MemoryConfig(16384, prefix_caching=pc), horizon=120.0)
+        res = simulate(VLLMV1(512), BT, reqs, memory=MemoryConfig(16384, prefix_caching=pc), horizon=120.0)
         done[pc] = int((res.requests["completion_time"] <= 120.0).sum()) / 120.0
         assert res.summary()["tokens_conserved"]
     assert done[True] > 2.0 * done[False]
@@ -123,7 +116,7 @@ def _burst():
 @pytest.mark.parametrize("policy", [VLLMV1(512), make_policy("sarathi", 512)])
 def test_burst_with_prefix_cache_completes(mode, policy, checked_engine):
     reqs = [r for r in _burst() if r.total_tokens <= 2048]
-    res = simulate_with_memory(policy, BT, reqs, MemoryConfig(2048, preemption=mode, swap_s_per_token=2e-6,
+    res = simulate(policy, BT, reqs, memory=MemoryConfig(2048, preemption=mode, swap_s_per_token=2e-6,
                                                               prefix_caching=True))
     s = res.summary()
     assert s["completed"] == len(reqs) and s["tokens_left"] == 0 and s["tokens_conserved"]
@@ -140,12 +133,12 @@ def test_priority_preemption_takes_the_lowest_class_first():
     reqs = [Request(0, 0.0, 100, 400, "low"), Request(1, 0.0, 100, 400, "low"),
             Request(2, 0.01, 100, 400, "high"), Request(3, 0.01, 100, 400, "high")]
     mem = MemoryConfig(1024)
-    fcfs = simulate_with_memory(VLLMV1(512), BT, reqs, mem).preemptions
-    prio = simulate_with_memory(VLLMV1(512, class_order=("high", "low")), BT, reqs, mem).preemptions
+    fcfs = simulate(VLLMV1(512), BT, reqs, memory=mem).preemptions
+    prio = simulate(VLLMV1(512, class_order=("high", "low")), BT, reqs, memory=mem).preemptions
     assert fcfs["request_id"].iloc[0] == 3
     assert prio["request_id"].iloc[0] == 1
     assert set(prio["request_id"]) <= {0, 1}                      # a high one is never a victim
-    done = simulate_with_memory(VLLMV1(512, class_order=("high", "low")), BT, reqs, mem).requests
+    done = simulate(VLLMV1(512, class_order=("high", "low")), BT, reqs, memory=mem).requests
     assert done["completion_time"][2:].max() < done["completion_time"][:2].min()
 
 

@@ -6,10 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from llmqueue.engine import BatchPlan, Request  # noqa: E402
+from llmqueue.engine import BatchPlan, EngineCore, Request  # noqa: E402
 from llmqueue.policies import make_policy  # noqa: E402
 from llmqueue.real.config import ModelConfig, preset  # noqa: E402
-from llmqueue.real.ledger import Ledger  # noqa: E402
 from llmqueue.real.model import build_model  # noqa: E402
 from llmqueue.real.runner import ModelRunner  # noqa: E402
 
@@ -28,16 +27,18 @@ def model():
 def drive(model, policy, requests, block_size=4, num_blocks=2):
     """Run requests to completion with the policy's plans (no clock); return the runner and plans."""
     runner = ModelRunner(model, block_size=block_size, num_blocks=num_blocks, record_logits=True)
-    ledger = Ledger(policy)
+    core = EngineCore(policy)
     for r in requests:
         runner.add(r)
-        ledger.admit(r, 0.0)
+        core.add(r, 0.0)
     plans, t, fed = [], 0.0, {}
-    while ledger.states:
-        plan = ledger.plan(t)
+    while core.states:
+        step = core.schedule(t)
+        plan = step.plan
         runner.execute(plan)
         plans.append(plan)
-        for req in ledger.finish(plan, t, t + 1):
+        core.begin(step, t, t + 1)
+        for req in core.complete(step, t + 1):
             fed[req.request_id] = (list(runner.sequence(req.request_id)), list(runner.generated(req.request_id)),
                                    torch.stack(runner.logits[req.request_id]))
             runner.release(req.request_id)

@@ -86,9 +86,6 @@ def serve_bench(
     ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, None, num_requests, duration, seed, trace)
     ov["simulation.horizon_s"] = horizon
     sc = load_scenario(scenario, ov)
-    if engine == "real" and sc.engine.memory is not None:
-        fail("engine.memory: the real engine does not take a KV memory model yet (its paged cache has a fixed "
-             "number of blocks); run it with --engine sim, or remove engine.memory")
     prof_threads = None
     wl = sc.build_workload()
     check_runnable(sc, wl)
@@ -106,7 +103,8 @@ def serve_bench(
     extra: dict[str, Any] = {"scenario": sc.model_dump(mode="json"), "engine": engine,
                              "capacity": cap.to_dict() if cap is not None else None}
     if engine == "sim":
-        res = _simulate(sc, pol, bt, wl)
+        from ..run import simulate_scenario
+        res = simulate_scenario(sc)
     else:
         _torch_or_fail()
         res, info = _run_real(sc, pol, wl, model, weights_seed, device, dtype,
@@ -114,7 +112,8 @@ def serve_bench(
         extra.update(info)
     s = res.summary()
     if out is not None:
-        _writer(sc)(res, out, extra=extra)
+        from ..sim.output import write_run
+        write_run(res, out, extra=extra)
         if engine == "real":
             res.details.to_csv(out / "iterations_real.csv", index=False)
     print_summary(s, cap)
@@ -126,25 +125,6 @@ def serve_bench(
     if out is not None:
         console.print(f"wrote {out}/requests.parquet, iterations.parquet, summary.json"
                       + (", iterations_real.csv" if engine == "real" else ""), highlight=False, markup=False)
-
-
-def _simulate(sc: Any, pol: Any, bt: Any, wl: Any) -> Any:
-    """The simulated engine on the scenario's workload, with its KV memory when the scenario has one."""
-    if sc.engine.memory is None:
-        from ..sim.simulate import simulate
-        return simulate(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s)
-    from ..memory.simulate import simulate_with_memory
-    memory, horizon = sc.engine.memory.build(), sc.simulation.horizon_s
-    return simulate_with_memory(pol, bt, wl.requests(sc.seed), memory, horizon=horizon)
-
-
-def _writer(sc: Any) -> Any:
-    """The output writer of the run's result type (the memory run adds its KV columns)."""
-    if sc.engine.memory is None:
-        from ..sim.output import write_run
-        return write_run
-    from ..memory.simulate import write_memory_run
-    return write_memory_run
 
 
 def _profile_spec(name, fit, directory):
@@ -165,7 +145,9 @@ def _run_real(sc, pol, wl, model, weights_seed, device, dtype, threads, block_si
     runner = ModelRunner(m, block_size=block_size, num_blocks=2048, token_seed=sc.seed)
     warm_up(runner, pol.token_budget)
     what = f"{m.cfg.name} on {describe(dev, dt)}"
-    res = serve(pol, wl.requests(sc.seed), runner, horizon=sc.simulation.horizon_s, what=what)
+    # with engine.memory the runner's cache takes its block ids from the engine core's KV manager
+    res = serve(pol, wl.requests(sc.seed), runner, memory=sc.build_memory(), horizon=sc.simulation.horizon_s,
+                what=what)
     info = {"model": m.cfg.describe(), "device": describe(dev, dt), "threads": n,
             "kv_blocks": runner.cache.num_blocks, "block_size": block_size}
     return res, info

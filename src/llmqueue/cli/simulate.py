@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -38,8 +38,8 @@ def simulate(
 
     from ..analysis import workload_capacity
     from ..config import check_runnable, load_scenario
+    from ..run import simulate_scenario
     from ..sim.output import check_format, write_run
-    from ..sim.stream import run_to_disk, streams
 
     ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
                        duration, seed, trace)
@@ -51,22 +51,8 @@ def simulate(
     wl = sc.build_workload()
     check_runnable(sc, wl)
     pol, bt = sc.build_policy(), sc.build_batch_time()
-    res: Any
-    writer: Any
-    if sc.engine.memory is not None:
-        from ..memory.simulate import simulate_with_memory, write_memory_run
-        res = simulate_with_memory(pol, bt, wl.requests(sc.seed), sc.engine.memory.build(),
-                                   horizon=sc.simulation.horizon_s,
-                                   record_composition=sc.simulation.record_composition)
-        writer = partial(write_memory_run, format=fmt)
-    elif streams(pol, bt, record_composition=sc.simulation.record_composition):
-        res = run_to_disk(pol, bt, wl.requests(sc.seed), out, horizon=sc.simulation.horizon_s, format=fmt)
-        writer = partial(write_run, format=fmt)
-    else:
-        from ..sim.simulate import simulate as run_simulation
-        res = run_simulation(pol, bt, wl.requests(sc.seed), horizon=sc.simulation.horizon_s,
-                             record_composition=sc.simulation.record_composition)
-        writer = partial(write_run, format=fmt)
+    res = simulate_scenario(sc, out=out, format=fmt)
+    writer = partial(write_run, format=fmt)
     cap = workload_capacity(pol, bt, wl)
     s = res.summary()
     if out is not None:

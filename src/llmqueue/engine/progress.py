@@ -1,9 +1,9 @@
 """Applying a finished iteration to the requests it served: the bookkeeping every engine shares.
 
-The simulated engine (:mod:`llmqueue.sim.engine`) and the real PyTorch engine
-(:mod:`llmqueue.real.ledger`) both call :func:`apply_plan`, so a request's prefill end, first
-token, inter-token gaps and completion are recorded by one piece of code whatever clock
-drives the engine.
+The engine core (:mod:`llmqueue.engine.core`), which every driver runs, calls :func:`apply_plan`,
+so a request's prefill end, first token, inter-token gaps and completion are recorded by one
+piece of code whatever clock drives the engine. It changes request states directly (one
+attribute per token, the hot loop of every simulation); nothing outside the engine package does.
 """
 
 from __future__ import annotations

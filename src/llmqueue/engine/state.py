@@ -1,7 +1,9 @@
 """The read-only view of an engine that scheduling policies see.
 
-The engine owns one :class:`RequestState` per request in the system and mutates it through
-private attributes; policies read it through properties only. Copying nothing keeps the cost
+The engine core (:mod:`llmqueue.engine.core`) owns one :class:`RequestState` per request in the
+system and is the only code that changes it (through the methods below, and
+:func:`~llmqueue.engine.progress.apply_plan` in its hot loop); policies read it through
+properties only. Copying nothing keeps the cost
 of a scheduling decision proportional to what the policy itself looks at.
 """
 
@@ -70,6 +72,22 @@ class RequestState:
     def order(self) -> int:
         """Admission order into the engine (FCFS rank; smaller is earlier)."""
         return self._seq
+
+    # -- progress: called by the engine core only (llmqueue.engine), never by policies -------
+    def start_at(self, prefill_done: int) -> None:
+        """Enter the engine with ``prefill_done`` prompt tokens already processed (profiling)."""
+        if not 0 <= prefill_done <= self._prefill_left:
+            raise ValueError(f"request {self.request_id}: prefill_done {prefill_done} exceeds its prompt")
+        self._prefill_left -= prefill_done
+
+    def skip_prefill(self, tokens: int) -> None:
+        """``tokens`` prompt tokens come from the prefix cache: they are not computed."""
+        self._prefill_left -= tokens
+
+    def requeue(self, tokens: int) -> None:
+        """Preempted by recomputation: the ``tokens`` in its dropped KV cache (processed prompt
+        and generated tokens) are prefilled again before it goes on."""
+        self._prefill_left += tokens
 
     @classmethod
     def make(cls, request: Request, seq: int, prefill_left: int | None = None,

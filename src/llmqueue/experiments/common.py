@@ -17,9 +17,9 @@ from ..config import ScenarioError, check_runnable
 from ..lab.config import DELETE, build_scenario, load, rate_overrides, scenario_payload
 from ..lab.growth import estimate_run
 from ..lab.paths import RunPath
-from ..lab.point import simulate_scenario
 from ..lab.reference import reference
 from ..lab.verdict import compare_fluid, decide, tolerance_tokens
+from ..run import simulate_scenario
 from ..sim import EngineStalled
 
 RESULT = "result.json"
@@ -56,7 +56,7 @@ def trajectory(payload: dict, base: str, overrides: dict, rate: float, seed: int
     wl = sc.build_workload()
     try:
         check_runnable(sc, wl)
-        res = simulate_scenario(sc, wl.requests(seed), horizon)   # with engine.memory when set
+        res = simulate_scenario(sc, wl.requests(seed), horizon=horizon)   # with engine.memory when set
     except (ScenarioError, EngineStalled) as e:
         return {"stalled": str(e)}
     ref = reference(sc)

@@ -22,9 +22,9 @@ from typing import Any
 
 from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..memory.config import MemoryConfig
-from ..memory.simulate import simulate_with_memory
 from ..memory.theory import memory_capacity
 from ..policies.memory_aware import VLLMV1, ThresholdAdmission
+from ..sim.simulate import simulate
 from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
 
 BATCH_TIME = PiecewiseLinearBatchTime(c=11.28e-3, a=35.47e-3 / 128, b0=0)
@@ -44,7 +44,7 @@ def saturated_rate(policy, memory: MemoryConfig, prompt, decode, rate: float, ho
     """Completions per second over the second half of an overloaded run, and its preemptions."""
     wl = Workload(arrival=PoissonArrivals(rate), prompt_tokens=prompt, decode_tokens=decode,
                   duration_s=horizon)
-    res = simulate_with_memory(policy, BATCH_TIME, wl.requests(seed), memory, horizon=horizon)
+    res = simulate(policy, BATCH_TIME, wl.requests(seed), memory=memory, horizon=horizon)
     it, pre = res.iterations, res.preemptions
     late = it["end_time"].to_numpy() > horizon / 2
     work = int((it["prefill_tokens"].to_numpy()[late] + it["decode_tokens"].to_numpy()[late]).sum())
@@ -88,7 +88,7 @@ def overload_comparison(memory_tokens: int = 16384, load: float = 0.95, horizon:
             "threshold-mean": ThresholdAdmission(BUDGET, threshold=1.0, reserve="mean", mean_decode=float(d.mean)),
             "threshold-declared": ThresholdAdmission(BUDGET, threshold=1.0, reserve="declared")}
     for name, pol in pols.items():
-        s = simulate_with_memory(pol, BATCH_TIME, reqs, mem).summary()
+        s = simulate(pol, BATCH_TIME, reqs, memory=mem).summary()
         out[name] = {k: s[k] for k in ("completed", "preemptions", "tokens_recomputed", "token_throughput",
                                         "p99_e2el_ms", "p99_ttft_ms", "duration_s", "tokens_conserved")}
     return out

@@ -15,7 +15,8 @@ import math
 from typing import Any
 
 from ..config import ScenarioError, check_runnable
-from ..sim import EngineStalled, simulate
+from ..run import simulate_scenario
+from ..sim import EngineStalled
 from .config import build_scenario, rate_overrides
 from .growth import GrowthEstimate, estimate_run
 from .paths import RunPath
@@ -70,22 +71,12 @@ def _stalled_row(ref, rate: float, tol: float, message: str) -> dict:
             "in_system_at_end": nan, "final_backlog_tokens": nan, **{k: nan for k in LATENCY_KEYS}}
 
 
-def simulate_scenario(sc, requests, horizon: float | None, record_composition: bool = False):
-    """One simulation of a scenario's engine, with its KV memory when ``engine.memory`` is set."""
-    pol, bt = sc.build_policy(), sc.build_batch_time()
-    memory = sc.engine.memory.build() if sc.engine.memory is not None else None
-    if memory is None:
-        return simulate(pol, bt, requests, horizon=horizon, record_composition=record_composition)
-    from ..memory.simulate import simulate_with_memory  # to become simulate(..., memory=memory)
-    return simulate_with_memory(pol, bt, requests, memory, horizon=horizon, record_composition=record_composition)
-
-
 def simulate_point(payload: dict, base: str, params: dict, horizon: float):
     """The scenario of a point and one simulation of it; returns (scenario, SimResult)."""
     sc = build_scenario(payload, base, {**engine_overrides(params), **rate_overrides(params["rate"], horizon)})
     wl = sc.build_workload()
     check_runnable(sc, wl)
-    return sc, simulate_scenario(sc, wl.requests(int(params["seed"])), horizon)
+    return sc, simulate_scenario(sc, wl.requests(int(params["seed"])), horizon=horizon)
 
 
 def run_point(payload: dict, base: str, params: dict) -> dict:

@@ -49,6 +49,15 @@ class BacklogBoard:
         d[label] = d.get(label, 0) + tokens
         self._label[request_id] = label
 
+    def adjuster(self, engine: int) -> Callable[[int, int], None]:
+        """The engine core's ``on_backlog`` hook for engine ``engine``: a request's remaining
+        tokens changed outside a step (KV memory: recomputation adds, a prefix-cache hit removes)."""
+        def adjust(request_id: int, delta: int) -> None:
+            d = self.per_engine[engine]
+            label = self._label[request_id]
+            d[label] = d.get(label, 0) + delta
+        return adjust
+
     def completed(self, request_id: int) -> None:
         self._done.append(request_id)
 

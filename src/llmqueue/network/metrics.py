@@ -69,7 +69,8 @@ def summarize_network(res: NetworkRecords) -> dict:
         "max_backlog_tokens": int(res.backlog["total_tokens"].max()),
         "final_backlog_tokens": int(sum(t["left"] for t in res.tokens.values())),
         "backlog_slope_tokens_per_s": backlog_slope(res),
-        "tokens_conserved": all(t["arrived"] == t["processed"] + t["left"] for t in res.tokens.values()),
+        "tokens_conserved": all(t["arrived"] + t.get("recomputed", 0) == t["processed"] + t.get("cached", 0) + t["left"]
+                                for t in res.tokens.values()),
     }
     s.update(latency_stats("e2el", (done["completion_time"] - done["arrival_time"]).to_numpy()))
     classes = {}
@@ -99,6 +100,9 @@ def summarize_network(res: NetworkRecords) -> dict:
             "max_backlog_tokens": int(res.backlog[e.name].max()),
             "final_backlog_tokens": tok["left"],
         }
+        if "recomputed" in tok:      # an engine with KV memory
+            engines[e.name].update(preemptions=tok["preemptions"], tokens_recomputed=tok["recomputed"],
+                                   prefix_cache_hit_tokens=tok["cached"])
     s["engines"] = engines
     per_label = {}
     for label, v in visits.groupby("label", sort=False):

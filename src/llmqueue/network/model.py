@@ -43,6 +43,8 @@ class NetEngine:
             raise ValueError(f"engine {self.name!r}: policy must be a Policy, got {self.policy!r}")
         if not isinstance(self.batch_time, BatchTimeModel):
             raise ValueError(f"engine {self.name!r}: batch_time must be a batch-time model, got {self.batch_time!r}")
+        if self.memory is not None and not isinstance(self.memory, MemoryConfig):
+            raise ValueError(f"engine {self.name!r}: memory must be a MemoryConfig, got {self.memory!r}")
 
     @property
     def capacity(self) -> float:

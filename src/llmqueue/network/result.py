@@ -36,6 +36,7 @@ class NetworkResult:
     end_time: float
     stopped_early: bool
     tokens: dict[str, dict[str, int]] = field(default_factory=dict)   # engine -> arrived/processed/left
+    # (and recomputed/cached/preemptions for an engine with KV memory)
 
     def summary(self) -> dict:
         from .metrics import summarize_network
@@ -86,5 +87,10 @@ def build_result(net: Network, seed: int, engines, request_logs, iteration_logs,
     iterations = {n: _iteration_frame(il, end) for n, il in zip(names, iteration_logs)}
     tokens = {n: {"arrived": e.tokens_arrived, "processed": e.tokens_processed, "left": e.backlog_tokens}
               for n, e in zip(names, engines)}
+    for n, e in zip(names, engines):
+        mem = e.core.mem
+        if mem is not None:          # engines with KV memory: arrived + recomputed = processed + cached + left
+            tokens[n].update(recomputed=mem.tokens_recomputed, cached=mem.tokens_cached,
+                             preemptions=len(mem.preemptions))
     return NetworkResult(net, seed, jobs, visits, iterations, backlog, in_engine, buffers, end,
                          stopped_early, tokens)

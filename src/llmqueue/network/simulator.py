@@ -1,5 +1,7 @@
 """Simulate a network of engines with the single-engine event core (:class:`SimEngine` on one
-:class:`Kernel`) and the same policies.
+:class:`Kernel`) and the same policies. An engine with ``memory`` (:class:`NetEngine`) has its
+own KV cache in its engine core: admission, preemption and prefix caching as in a single-engine
+run; its recomputed and cached tokens are in ``NetworkResult.tokens``.
 
 Jobs of each class arrive by their arrival process and start their workflow's entry steps.
 Every visit is a new :class:`Request` (a fresh global id, ``job_class`` = the step's label, its
@@ -85,11 +87,11 @@ class _NetworkRun:
         self.board = BacklogBoard(len(net.engines))
         self.request_logs = [RequestLog() for _ in net.engines]
         self.iteration_logs = [self.board.tap(i) for i in range(len(net.engines))]
-        self.engines = [SimEngine(self.kernel, e.policy, e.batch_time, request_log=rl, iteration_log=il,
-                                  on_complete=self._visit_done, validate=validate, name=e.name,
+        self.engines = [SimEngine(self.kernel, e.policy, e.batch_time, memory=e.memory, request_log=rl,
+                                  iteration_log=il, on_complete=self._visit_done, validate=validate, name=e.name,
                                   idle_wait=e.batch_time.duration(0, 1, 0) if getattr(e.policy, "may_idle", False)
-                                  else None)
-                        for e, rl, il in zip(net.engines, self.request_logs, self.iteration_logs)]
+                                  else None, on_backlog=self.board.adjuster(i))
+                        for i, (e, rl, il) in enumerate(zip(net.engines, self.request_logs, self.iteration_logs, strict=True))]
         if any(isinstance(e.policy, MaxPressure) for e in net.engines):
             routes, sizes = visit_routes(net), visit_tokens(net)
             for sim, e in zip(self.engines, net.engines):

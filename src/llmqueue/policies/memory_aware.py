@@ -11,19 +11,15 @@ exactly what Sarathi-Serve plans.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..engine.plan import BatchPlan
 from ..engine.state import EngineView, RequestState
+from ..engine.view import MemoryView
 from .base import Policy
-
-if TYPE_CHECKING:
-    from ..memory.view import MemoryView
 
 
 def _memory_view(view: EngineView) -> MemoryView | None:
     """``view`` when it carries the KV cache (a MemoryView), else None."""
-    from ..memory.view import MemoryView  # no module-level dependency of policies on memory
     return view if isinstance(view, MemoryView) else None
 
 

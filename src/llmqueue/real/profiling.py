@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..engine.core import EngineCore
 from ..engine.request import Request
 from ..policies.real_systems import SarathiServe
 from .fit import FIT_NAMES, fit_all, r2_of
-from .ledger import Ledger
 from .runner import ModelRunner
 from .serve import step
 
@@ -81,19 +81,19 @@ def _time_cell(runner: ModelRunner, p: int, d: int, L: int, clock, c: int = 0) -
     of exactly ``p + d`` schedules the cell: the ``d`` decodes, then the ``p``-token chunk (the rest
 of a ``c + p``-token prompt whose first ``c`` tokens are already cached).
     Returns the batch's context tokens and the seconds it took."""
-    ledger = Ledger(SarathiServe(token_budget=p + d))
+    core = EngineCore(SarathiServe(token_budget=p + d))
     for i, ctx in enumerate(spread_contexts(L, d)):
         req = Request(i, 0.0, ctx, 2)
         runner.prime(req, ctx)
-        ledger.admit(req, 0.0, prefill_done=ctx)
+        core.add(req, 0.0, prefill_done=ctx)
     if p:
         req = Request(d, 0.0, c + p, 1)
         runner.prime_prefill(req, c)
-        ledger.admit(req, 0.0, prefill_done=c)
+        core.add(req, 0.0, prefill_done=c)
     t = clock()
-    ctx, _, _ = step(ledger, runner, 0.0, clock)
+    ctx, _, _ = step(core, runner, 0.0, clock)
     dt = clock() - t
-    for i in list(ledger.states):
+    for i in list(core.states):
         runner.release(i)
     return ctx, dt
 

@@ -7,6 +7,15 @@ and samples greedily. Token convention (spec section 7): the forward pass that p
 prompt's last token yields the first sampled token, which is the input of the request's first
 decode step; each decode step processes one token and samples the next. So a request costs
 exactly ``prompt_tokens + decode_tokens`` token-passes, as in the batch-time models.
+
+Memory is the engine core's: :meth:`ModelRunner.bind` gives the cache the core's KV manager, and
+the driver replays each step's memory events (:meth:`ModelRunner.apply_events`) before it runs
+the plan. A request preempted by recomputation loses its cache and re-prefills every token it
+had fed (prompt and generated tokens), after which it goes on from the token it had already
+sampled, so its greedy output is the one it would have had without preemption; a swapped-out
+request's keys and values are copied to host memory and back; a prefix-cache hit starts the
+request with the shared blocks another request computed (its prompt's shared prefix has the
+same token ids, :func:`~llmqueue.real.tokens.prompt_ids`).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from .tokens import prompt_ids, start_token
 class _Seq:
     """Token state of one request inside the runner."""
 
-    __slots__ = ("prompt", "done", "generated", "next_input", "fed")
+    __slots__ = ("prompt", "done", "generated", "next_input", "fed", "host")
 
     def __init__(self, prompt: list[int], next_input: int | None) -> None:
         self.prompt = prompt
@@ -34,6 +43,7 @@ class _Seq:
         self.generated: list[int] = []
         self.next_input = next_input  # input of the next decode step
         self.fed: list[int] = []      # every token given to the model, in order
+        self.host: tuple | None = None   # swapped-out keys and values (host memory)
 
 
 @dataclass
@@ -53,12 +63,13 @@ class ModelRunner:
     """
 
     def __init__(self, model: Llama, *, block_size: int = 16, num_blocks: int = 256,
-                 growable: bool = True, token_seed: int = 0, record_logits: bool = False) -> None:
+                 growable: bool = True, token_seed: int = 0, record_logits: bool = False,
+                 kv=None) -> None:
         self.model = model
         self.cfg = model.cfg
         self.device, self.dtype = model.device, model.dtype
         self.cache = PagedKVCache(model.cfg, block_size=block_size, num_blocks=num_blocks,
-                                  device=self.device, dtype=self.dtype, growable=growable)
+                                  device=self.device, dtype=self.dtype, growable=growable, kv=kv)
         self.token_seed = token_seed
         self.record_logits = record_logits
         self.logits: dict[int, list[torch.Tensor]] = {}
@@ -72,7 +83,8 @@ class ModelRunner:
         if rid in self._seqs:
             raise ValueError(f"request {rid} added to the runner twice")
         if prompt is None:
-            prompt = prompt_ids(rid, request.prompt_tokens, self.cfg.vocab_size, self.token_seed)
+            prompt = prompt_ids(rid, request.prompt_tokens, self.cfg.vocab_size, self.token_seed,
+                                prefix=(request.prefix_id, request.prefix_tokens))
         elif len(prompt) != request.prompt_tokens:
             raise ValueError(f"request {rid}: {len(prompt)} prompt ids for {request.prompt_tokens} prompt tokens")
         first = start_token(rid, self.cfg.vocab_size, self.token_seed) if not prompt else None
@@ -107,6 +119,63 @@ class ModelRunner:
         self.outputs[rid] = out
         return out
 
+    def bind(self, kv) -> None:
+        """Use the engine core's KV manager for block ids (before any request is added)."""
+        if self._seqs:
+            raise ValueError("bind the engine core's KV manager before adding requests")
+        self.cache = PagedKVCache(self.cfg, kv=kv, device=self.device, dtype=self.dtype)
+
+    # -- memory events of a step (the engine core's, see EngineCore.schedule) -----------------
+    def apply_events(self, events) -> None:
+        """Replay a step's memory events: preemptions, swap-ins and prefix-cache hits."""
+        for kind, rid, n, table in events:
+            if kind == "recompute":
+                self.preempt(rid)
+            elif kind == "swap_out":
+                self.swap_out(rid, table)
+            elif kind == "swap_in":
+                self.swap_in(rid)
+            elif kind == "hit":
+                self.hit(rid, n)
+            else:
+                raise ValueError(f"unknown memory event {kind!r}")
+
+    def preempt(self, rid: int) -> None:
+        """Preempted by recomputation: the cache is dropped, and every token fed so far comes
+        before the rest of the prompt, to be prefilled again."""
+        s = self._seqs[rid]
+        s.prompt = s.fed + s.prompt[s.done:]
+        s.done, s.fed = 0, []
+        self.cache.release(rid)
+        if rid in self.logits:
+            self.logits[rid] = []
+
+    def swap_out(self, rid: int, table: list[int]) -> None:
+        """Copy ``rid``'s keys and values, in the blocks ``table`` it held before the core freed
+        them, to host memory."""
+        n = self.cache.length(rid)
+        idx = torch.from_numpy(self.cache.slots_in(table, n)).to(self.device)
+        self._seqs[rid].host = (n, self.cache.k[:, :, idx].to("cpu"), self.cache.v[:, :, idx].to("cpu"))
+        self.cache.release(rid)
+
+    def swap_in(self, rid: int) -> None:
+        """Write ``rid``'s swapped keys and values into the blocks the core gave it back."""
+        s = self._seqs[rid]
+        n, k, v = s.host
+        idx = torch.from_numpy(self.cache.append(rid, n)).to(self.device)
+        self.cache.k[:, :, idx] = k.to(self.device)
+        self.cache.v[:, :, idx] = v.to(self.device)
+        s.host = None
+
+    def hit(self, rid: int, tokens: int) -> None:
+        """The first ``tokens`` prompt tokens are in the cached blocks the core put in ``rid``'s
+        table: they count as fed."""
+        s = self._seqs[rid]
+        if s.done or s.fed:
+            raise ValueError(f"request {rid}: a prefix-cache hit after it started")
+        s.done, s.fed = tokens, s.prompt[:tokens]
+        self.cache.cached(rid, tokens)
+
     def generated(self, rid: int) -> list[int]:
         return self._seqs[rid].generated
 
@@ -131,6 +200,8 @@ class ModelRunner:
             if s.done + n > len(s.prompt):
                 raise ValueError(f"request {rid}: chunk of {n} tokens past the end of its prompt")
             chunks.append((rid, s.prompt[s.done:s.done + n], s.done + n == len(s.prompt)))
+        # a chunk that ends a re-prefill (after a preemption) recomputes a token sampled before
+        resumed = {rid for rid, _, last in chunks if last and seqs[rid].generated}
         batch = build_batch(self.cache, decodes, chunks, self.cfg.group_size, self.device,
                             sample_all=self.record_logits)
         logits = self.model(batch, self.cache.k, self.cache.v, self.cache.block_size)
@@ -156,6 +227,8 @@ class ModelRunner:
             seqs[rid].done += len(toks)
         for rid, tok in sampled.items():
             s = seqs[rid]
+            if rid in resumed:
+                continue
             s.generated.append(tok)
             s.next_input = tok
         return StepOutput(tokens=plan.tokens, context_tokens=batch.context_tokens, sampled=sampled)

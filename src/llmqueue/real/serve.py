@@ -1,15 +1,18 @@
 """Online runs in real time: requests are injected at their wall-clock arrival times and the
 real engine runs the policy's batches back to back, with no simulated clock anywhere.
 
-The loop is the simulator's, with the event kernel replaced by ``time.perf_counter``: at each
-iteration boundary it admits every request whose arrival time has passed (so an arrival during an
-iteration is seen at the next boundary, spec section 1), asks the policy for a plan, executes it
-as one forward pass and logs the boundary times it read from the clock. An idle engine sleeps
-until the next arrival. The result is a :class:`RealResult`, a :class:`~llmqueue.sim.SimResult`
-with the same tables, so :func:`llmqueue.sim.output.write_run` writes the same files.
+The loop drives the same :class:`~llmqueue.engine.core.EngineCore` as the simulator, with the
+event kernel replaced by ``time.perf_counter``: at each iteration boundary it admits every request
+whose arrival time has passed (so an arrival during an iteration is seen at the next boundary,
+spec section 1), asks the core for a step, replays the step's memory events on the runner's cache
+(preemptions, swaps, prefix hits: with ``memory`` the core's KV manager hands out the cache's
+blocks), executes the plan as one forward pass and logs the boundary times it read from the
+clock. An idle engine sleeps until the next arrival. The result is a :class:`RealResult`, a
+:class:`~llmqueue.sim.SimResult` with the same tables (and the same memory tables with
+``memory``), so :func:`llmqueue.sim.output.write_run` writes the same files.
 
 Batches depend on the timing, so two real runs of one trace differ slightly; the tokens each
-request computes do not (greedy decoding of seeded prompts).
+request computes do not (greedy decoding of seeded prompts), preempted or not.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from ..engine.batch_time import BatchTimeModel
+from ..engine.core import EngineCore
+from ..engine.logs import IterationLog, RequestLog
 from ..engine.request import Request
+from ..memory.config import MemoryConfig
 from ..policies.base import Policy
-from ..sim.engine import IterationLog, RequestLog
-from ..sim.simulate import SimResult
-from .ledger import Ledger
+from ..sim.simulate import SimResult, frame, memory_fields
 
 
 @dataclass(frozen=True)
@@ -52,18 +56,24 @@ class RealResult(SimResult):
     details: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def serve(policy: Policy, requests: Iterable[Request], runner, *, horizon: float | None = None,
+def serve(policy: Policy, requests: Iterable[Request], runner, *, memory: MemoryConfig | None = None,
+          horizon: float | None = None,
           record_composition: bool = False, validate: bool = True,
           clock: Callable[[], float] = time.perf_counter, what: str = "real engine") -> RealResult:
     """Run ``requests`` (sorted by arrival) through ``runner`` in real time.
 
     Stops when every request has completed, or at the first iteration boundary at or after
     ``horizon`` seconds (the iteration running then is completed and kept). ``runner`` is a
-    :class:`~llmqueue.real.runner.ModelRunner` (anything with ``add``, ``execute``, ``release``).
+    :class:`~llmqueue.real.runner.ModelRunner` (anything with ``add``, ``execute``, ``release``;
+    with ``memory`` also ``bind`` and ``apply_events``). ``memory`` (None: the cache grows as
+    needed, nothing is preempted) is the engine's KV memory, managed by the engine core.
     """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
-    ledger = Ledger(policy, keep_plans=record_composition, validate=validate)
+    core = EngineCore(policy, memory=memory, validate=validate, keep_plans=record_composition,
+                      name="real engine")
+    if memory is not None:
+        runner.bind(core.kv)
     stream = iter(requests)
     nxt = next(stream, None)
     labels: dict[int, str] = {}
@@ -81,7 +91,7 @@ def serve(policy: Policy, requests: Iterable[Request], runner, *, horizon: float
             if nxt.label is not None:
                 labels[nxt.request_id] = nxt.label
             runner.add(nxt)
-            ledger.admit(nxt, nxt.arrival_time)
+            core.add(nxt, nxt.arrival_time)
             nxt = next(stream, None)
         return nxt
 
@@ -95,7 +105,7 @@ def serve(policy: Policy, requests: Iterable[Request], runner, *, horizon: float
         # request arriving during it is seen at the boundary after (as in the simulator)
         boundary = now if busy_since is None else busy_since
         admit_until(boundary)
-        if not ledger.states:
+        if not core.states:
             busy_since = None
             if nxt is None:
                 break
@@ -103,42 +113,45 @@ def serve(policy: Policy, requests: Iterable[Request], runner, *, horizon: float
             if wake > now:
                 time.sleep(wake - now)
             continue
-        details.append(step(ledger, runner, boundary, lambda: clock() - t0))
-        busy_since = ledger.iteration_log.columns["end_time"][-1]
+        details.append(step(core, runner, boundary, lambda: clock() - t0))
+        busy_since = core.iteration_log.columns["end_time"][-1]
     end_time = max(now, horizon) if horizon is not None else now
     admit_until(end_time)
-    ledger.flush_unfinished()
-    return _result(ledger, policy, labels, details, end_time, what)
+    core.flush_unfinished()
+    return _result(core, policy, labels, details, end_time, what)
 
 
-def step(ledger: Ledger, runner, start: float, clock: Callable[[], float]) -> tuple[int, float, float]:
-    """One iteration from boundary ``start``: plan, execute, log it as ``[start, end]``, apply it
-    and release the requests that completed. Returns (context tokens, scheduling seconds, forward
-    seconds). The profiler times this same function, so profiles and online runs measure one
-    code path."""
+def step(core: EngineCore, runner, start: float, clock: Callable[[], float]) -> tuple[int, float, float]:
+    """One iteration from boundary ``start``: the core's step (refused if empty while work
+    waits), its memory events replayed on the runner, the forward pass, then the iteration logged
+    as ``[start, end]`` and applied, and the completed requests released. Returns (context
+    tokens, scheduling seconds, forward seconds). The profiler times this same function, so
+    profiles and online runs measure one code path."""
     t = clock()
-    plan = ledger.plan(start)
-    ctx = ledger.context_after(plan)
+    st = core.schedule(start)
+    if st.plan.is_empty:
+        raise core.stalled(start)
+    if st.events:
+        runner.apply_events(st.events)
+    ctx = core.context_after(st.plan)
     t1 = clock()
-    runner.execute(plan)
+    runner.execute(st.plan)
     end = clock()
-    for req in ledger.finish(plan, start, end):
+    core.begin(st, start, end)
+    for req in core.complete(st, end):
         runner.release(req.request_id)
     return ctx, t1 - t, end - t1
 
 
-def _result(ledger: Ledger, policy: Policy, labels: dict, details: list, end_time: float,
+def _result(core: EngineCore, policy: Policy, labels: dict, details: list, end_time: float,
             what: str) -> RealResult:
-    req_df = pd.DataFrame(ledger.request_log.rows, columns=list(RequestLog.COLUMNS))
+    req_df = pd.DataFrame(core.request_log.rows, columns=list(RequestLog.COLUMNS))
     req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    cols = ledger.iteration_log.columns
-    it_df = pd.DataFrame({c: np.frombuffer(v, dtype=np.float64 if v.typecode == "d" else np.int64)
-                          if len(v) else np.array([], dtype=np.float64 if v.typecode == "d" else np.int64)
-                          for c, v in cols.items()})[list(IterationLog.COLUMNS)]
+    it_df = frame(core.iteration_log.columns)[list(IterationLog.COLUMNS)]
     det = pd.DataFrame(details, columns=["context_tokens", "schedule_s", "forward_s"])
     return RealResult(
-        requests=req_df, iterations=it_df, itl=np.frombuffer(ledger.itl, dtype=np.float64).copy(),
-        end_time=end_time, tokens_arrived=ledger.tokens_arrived,
-        tokens_processed=ledger.tokens_processed, tokens_left=ledger.backlog_tokens,
-        policy=policy, batch_time=WallClock(what), compositions=ledger.iteration_log.plans,
-        labels=labels, details=det)
+        requests=req_df, iterations=it_df, itl=np.frombuffer(core.itl, dtype=np.float64).copy(),
+        end_time=end_time, tokens_arrived=core.tokens_arrived,
+        tokens_processed=core.tokens_processed, tokens_left=core.backlog_tokens,
+        policy=policy, batch_time=WallClock(what), compositions=core.iteration_log.plans,
+        labels=labels, details=det, **memory_fields(core, req_df))

@@ -45,7 +45,8 @@ def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: s
 
 
 def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet") -> dict:
-    """Write the run's tables and summary; returns the summary dict.
+    """Write the run's tables and summary; returns the summary dict. A run with KV memory also
+    gets preemptions.csv and memory.csv (per-iteration memory).
 
     ``res`` is an in-memory :class:`~llmqueue.sim.simulate.SimResult` (tables written here) or
     a :class:`~llmqueue.sim.fast.StreamedResult` of :func:`~llmqueue.sim.stream.run_to_disk`
@@ -66,6 +67,9 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
             from .batches import compositions_table
             table = compositions_table(res.compositions, res.labels)
             _write_frame(table, out / "batches", format, list(table.columns))
+        if res.memory is not None:               # the KV memory's records (what preempted when)
+            res.preemptions.to_csv(out / "preemptions.csv", index=False)
+            res.memory_iterations.to_csv(out / "memory.csv", index=False)
     summary = res.summary()
     if extra:
         summary.update(extra)

@@ -1,8 +1,15 @@
-"""Simulate one engine under a policy on a stream of requests.
+"""Simulate one engine under a policy on a stream of requests: the single entry point.
 
 :func:`simulate` feeds arrivals lazily from an iterable (so a long workload is never held in
 memory twice), runs until every request has completed or until ``horizon`` seconds, and
-returns a :class:`SimResult` with per-request and per-iteration tables.
+returns a :class:`SimResult` with per-request and per-iteration tables. With ``memory`` (a
+:class:`~llmqueue.memory.config.MemoryConfig`) the engine core models the KV cache and the
+result also carries the preemptions table and the memory columns per iteration. Token
+conservation then reads ``tokens_arrived + tokens_recomputed == tokens_processed +
+tokens_cached + tokens_left`` (``tokens_cached``: prompt tokens served by the prefix cache, 0
+without prefix caching). With prefix caching the requests table gets a
+``prefix_cache_hit_tokens`` column and ``memory_iterations`` a ``kv_cached_tokens`` one
+(unreferenced cached blocks); without it the tables are unchanged.
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..engine.batch_time import BatchTimeModel
+from ..engine.logs import PREEMPTION_COLUMNS
 from ..engine.plan import BatchPlan
 from ..engine.request import Request
+from ..errors import FastPathUnavailable
+from ..memory.config import MemoryConfig
 from ..policies.base import Policy
 from .engine import IterationLog, RequestLog, SimEngine
 from .kernel import ARRIVAL, Kernel
@@ -26,7 +36,13 @@ if TYPE_CHECKING:  # pandas is imported by the run that builds the tables, not b
 
 @dataclass
 class SimResult:
-    """What one run produced. Times in seconds; NaN where an event has not happened."""
+    """What one run produced. Times in seconds; NaN where an event has not happened.
+
+    The memory fields are set when memory was modelled (``memory`` is not None): the
+    ``preemptions`` table (one row per preemption), ``memory_iterations`` (per-iteration KV
+    columns, row for row with ``iterations``), recomputed tokens, the peak of the used KV, and
+    the prefix cache's hit and query tokens.
+    """
 
     requests: pd.DataFrame
     iterations: pd.DataFrame
@@ -39,10 +55,42 @@ class SimResult:
     batch_time: BatchTimeModel
     compositions: list[BatchPlan] | None = None
     labels: dict[int, str] = field(default_factory=dict)
+    memory: MemoryConfig | None = None
+    preemptions: pd.DataFrame | None = None
+    memory_iterations: pd.DataFrame | None = None
+    tokens_recomputed: int = 0
+    peak_kv_tokens: int = 0
+    tokens_cached: int = 0
+    prefix_queries: int = 0
 
     def summary(self) -> dict:
         from .metrics import summarize
-        return summarize(self)
+        s = summarize(self)
+        if self.memory is not None:
+            s.update(memory_summary(self))
+        return s
+
+
+def memory_summary(res: SimResult) -> dict:
+    """The summary keys a run with memory adds (and ``tokens_conserved`` with recomputation)."""
+    p, m, mem = res.preemptions, res.memory_iterations, res.memory
+    s = {"tokens_recomputed": res.tokens_recomputed,
+         "tokens_conserved": (res.tokens_arrived + res.tokens_recomputed
+                              == res.tokens_processed + res.tokens_cached + res.tokens_left),
+         "kv_capacity_tokens": mem.num_blocks * mem.block_size,
+         "peak_kv_tokens": res.peak_kv_tokens,
+         "mean_kv_tokens": float(m["kv_used_tokens"].mean()) if len(m) else 0.0,
+         "preemptions": int(len(p)),
+         "preemptions_recompute": int((p["mode"] == "recompute").sum()) if len(p) else 0,
+         "preemptions_swap": int((p["mode"] == "swap").sum()) if len(p) else 0,
+         "requests_preempted": int(p["request_id"].nunique()) if len(p) else 0,
+         "swap_time_s": float(m["swap_time"].sum()) if len(m) else 0.0}
+    if mem.prefix_caching:
+        s["tokens_cached"] = res.tokens_cached
+        s["prefix_cache_hit_tokens"] = res.tokens_cached
+        s["prefix_cache_queries"] = res.prefix_queries
+        s["prefix_cache_hit_rate"] = res.tokens_cached / res.prefix_queries if res.prefix_queries else 0.0
+    return s
 
 
 class _Feeder:
@@ -71,45 +119,83 @@ class _Feeder:
         self._next()
 
 
+def frame(columns: dict) -> pd.DataFrame:
+    """A DataFrame of typed array columns ("d": float64, "q": int64), copied."""
+    import pandas as pd
+
+    return pd.DataFrame({c: np.frombuffer(v, dtype=np.float64 if v.typecode == "d" else np.int64).copy()
+                         if len(v) else np.array([], dtype=np.float64 if v.typecode == "d" else np.int64)
+                         for c, v in columns.items()})
+
+
+def memory_fields(core, requests: pd.DataFrame) -> dict:
+    """The :class:`SimResult` memory fields of an engine core's run (none without memory); with
+    prefix caching, adds the ``prefix_cache_hit_tokens`` column to ``requests`` (in place)."""
+    import pandas as pd
+
+    mem = core.mem
+    if mem is None:
+        return {}
+    memory = core.memory
+    if memory.prefix_caching:
+        requests["prefix_cache_hit_tokens"] = requests["request_id"].map(mem.prefix_hits).fillna(0).astype("int64")
+    return dict(memory=memory, preemptions=pd.DataFrame(mem.preemptions, columns=list(PREEMPTION_COLUMNS)),
+                memory_iterations=frame(mem.columns), tokens_recomputed=mem.tokens_recomputed,
+                peak_kv_tokens=mem.peak_blocks * memory.block_size, tokens_cached=mem.tokens_cached,
+                prefix_queries=mem.prefix_queries)
+
+
 def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,
-             horizon: float | None = None, record_composition: bool = False,
-             validate: bool = True, engine: str = "auto") -> SimResult:
+             memory: MemoryConfig | None = None, horizon: float | None = None,
+             record_composition: bool = False, validate: bool = True, engine: str = "auto") -> SimResult:
     """Run one engine until all requests complete (or until ``horizon`` seconds).
 
-    ``engine``: "generic" is the reference event-driven engine (any policy, any batch-time
-    model; ``validate`` checks every plan); "fast" is the fast core (``llmqueue.sim.fast``:
-    the four built-in policies with a load-only batch time, same results, plans valid by
-    construction), an error for anything else; "auto" takes the fast core when it applies.
+    ``memory``: the engine's KV cache (None: not modelled). ``engine``: "generic" is the
+    reference event-driven engine core (any policy, any batch-time model, any memory;
+    ``validate`` checks every plan); "fast" is the fast core (``llmqueue.sim.fast``: the four
+    built-in policies with a load-only batch time and no memory model, same results, plans valid
+    by construction), an error for anything else; "auto" takes the fast core when it applies.
+    With a memory large enough that nothing waits for it, the result's tables equal the run
+    without memory exactly (tested).
     """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
+    if memory is not None and not isinstance(memory, MemoryConfig):
+        raise TypeError(f"memory must be a MemoryConfig, got {type(memory).__name__}")
     from .fast import simulate_fast, use_fast_core
-    if use_fast_core(engine, policy, batch_time):
+    if memory is not None:
+        if engine == "fast":
+            raise FastPathUnavailable("engine='fast' is not available: the fast core has no KV memory "
+                                      "model; use engine='generic' (or 'auto')")
+        use_fast_core(engine, policy, batch_time)           # checks the engine name
+    elif use_fast_core(engine, policy, batch_time):
         return simulate_fast(policy, batch_time, requests, horizon=horizon,
                              record_composition=record_composition)
     kernel = Kernel()
     rlog, ilog = RequestLog(), IterationLog(keep_plans=record_composition)
-    sim = SimEngine(kernel, policy, batch_time, request_log=rlog, iteration_log=ilog, validate=validate)
+    sim = SimEngine(kernel, policy, batch_time, memory=memory, request_log=rlog, iteration_log=ilog,
+                    validate=validate)
     labels: dict[int, str] = {}
     _Feeder(kernel, sim, iter(requests), labels)
     kernel.run(until=horizon)
     sim.flush_unfinished()
-    if ilog.plans is not None and len(ilog.plans) > len(ilog.columns["start_time"]):
-        ilog.plans = ilog.plans[: len(ilog.columns["start_time"])]
+    core, mem = sim.core, sim.core.mem
     import pandas as pd
 
     req_df = pd.DataFrame(rlog.rows, columns=list(RequestLog.COLUMNS))
     req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    it_df = pd.DataFrame({c: np.frombuffer(v, dtype=np.float64 if v.typecode == "d" else np.int64)
-                          if len(v) else np.array([], dtype=np.float64 if v.typecode == "d" else np.int64)
-                          for c, v in ilog.columns.items()})
+    extra = memory_fields(core, req_df)
+    it_df = frame(ilog.columns)
+    plans = ilog.plans
     # An iteration still running at the horizon has not ended: drop it from the log.
     if horizon is not None and len(it_df) and it_df["end_time"].iloc[-1] > horizon:
         it_df = it_df.iloc[:-1]
-        if ilog.plans is not None:
-            ilog.plans = ilog.plans[:-1]
+        if mem is not None:
+            extra["memory_iterations"] = extra["memory_iterations"].iloc[:-1]
+    if plans is not None and len(plans) > len(it_df):
+        plans = plans[: len(it_df)]
     return SimResult(
-        requests=req_df, iterations=it_df, itl=np.frombuffer(sim.itl, dtype=np.float64).copy(),
-        end_time=kernel.now, tokens_arrived=sim.tokens_arrived,
-        tokens_processed=sim.tokens_processed, tokens_left=sim.backlog_tokens,
-        policy=policy, batch_time=batch_time, compositions=ilog.plans, labels=labels)
+        requests=req_df, iterations=it_df, itl=np.frombuffer(core.itl, dtype=np.float64).copy(),
+        end_time=kernel.now, tokens_arrived=core.tokens_arrived,
+        tokens_processed=core.tokens_processed, tokens_left=core.backlog_tokens,
+        policy=policy, batch_time=batch_time, compositions=plans, labels=labels, **extra)

@@ -1,11 +1,22 @@
-"""What a memory-aware policy sees: the engine view plus the state of the KV cache."""
+"""What a memory-aware policy sees: the engine view plus the state of the engine's KV cache.
+
+It lives in the engine package (not in :mod:`llmqueue.memory`) so that policies read memory
+through the engine's view only, as they read everything else.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..engine.state import EngineView, RequestState
+from .state import EngineView, RequestState
+
+
+class PrefixProbe(Protocol):
+    """The read-only part of the KV manager a view needs (:meth:`llmqueue.engine.kv.KVManager.probe`)."""
+
+    def probe(self, state: RequestState) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True)
@@ -16,12 +27,11 @@ class MemoryView(EngineView):
     holds; ``swapped_tokens`` maps every request whose KV is in host memory to its size.
     A request in neither is *waiting*: not yet admitted, or preempted by recomputation.
 
-    With prefix caching (``prefix_caching``), ``prefix_blocks`` maps a prefix id to its whole
-    blocks resident in memory and ``prefix_pinned`` to how many of them resident requests
-    reference (the rest are an evictable cache, counted in ``free_kv_tokens``). A waiting request
-    is admitted with :meth:`prefix_hit_tokens` of its prompt already computed, so a policy plans
-    its chunk from ``prefill_left - prefix_hit_tokens(s)``; the engine applies the same hit when
-    it admits the request, before the batch runs.
+    With prefix caching (``prefix_caching``), ``free_kv_tokens`` counts the cached blocks that no
+    resident request references (they are evicted when needed). A waiting request is admitted
+    with :meth:`prefix_hit_tokens` of its prompt already computed, so a policy plans its chunk
+    from ``prefill_left - prefix_hit_tokens(s)``; the engine applies the same hit (the KV
+    manager's one rule, ``cache.probe``) when it admits the request, before the batch runs.
     """
 
     block_size: int = 16
@@ -29,8 +39,7 @@ class MemoryView(EngineView):
     kv_blocks: Mapping[int, int] = field(default_factory=dict)
     swapped_tokens: Mapping[int, int] = field(default_factory=dict)
     prefix_caching: bool = False
-    prefix_blocks: Mapping[str, int] = field(default_factory=dict)
-    prefix_pinned: Mapping[str, int] = field(default_factory=dict)
+    cache: PrefixProbe | None = None
 
     @property
     def free_blocks(self) -> int:
@@ -42,18 +51,18 @@ class MemoryView(EngineView):
     def is_resident(self, s: RequestState) -> bool:
         return s.request_id in self.kv_blocks
 
+    def _probe(self, s: RequestState) -> tuple[int, int]:
+        if not self.prefix_caching or self.cache is None:
+            return 0, 0
+        return self.cache.probe(s)
+
     def prefix_hit_tokens(self, s: RequestState) -> int:
         """Prompt tokens of waiting request ``s`` the prefix cache holds now (whole blocks).
 
         At least one prompt token is always left to compute (as in vLLM), so the hit is at most
         ``prefill_left - 1``. 0 without prefix caching, for resident or swapped requests, and for
         requests without a prefix."""
-        r = s.request
-        if (not self.prefix_caching or r.prefix_id is None or s.context_tokens
-                or s.request_id in self.kv_blocks or s.request_id in self.swapped_tokens):
-            return 0
-        k = min(self.prefix_blocks.get(r.prefix_id, 0), min(r.prefix_tokens, s.prefill_left - 1) // self.block_size)
-        return max(k, 0) * self.block_size
+        return self._probe(s)[0]
 
     def extra_blocks(self, s: RequestState, step_tokens: int) -> int:
         """Blocks the engine must find for ``s`` to take a step of ``step_tokens`` tokens now
@@ -63,9 +72,7 @@ class MemoryView(EngineView):
         held = self.kv_blocks.get(rid)
         if held is not None:
             return max(0, self.blocks_for(s.context_tokens + step_tokens) - held)
-        hit = self.prefix_hit_tokens(s)
+        hit, revive = self._probe(s)
         if hit:
-            k = hit // self.block_size
-            assert s.request.prefix_id is not None  # a prefix hit needs a prefix
-            return self.blocks_for(step_tokens) + max(0, k - self.prefix_pinned.get(s.request.prefix_id, 0))
+            return self.blocks_for(step_tokens) + revive
         return self.blocks_for(self.swapped_tokens.get(rid, 0) + step_tokens)
