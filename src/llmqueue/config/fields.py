@@ -83,24 +83,32 @@ def resolve(base: Path, path: str) -> Path:
 
 
 # -- batch time -------------------------------------------------------------------------------
-class StaircaseSpec(Strict):
+class _AboveB0(Strict):
+    """The two batch-time models built from a fixed time ``c_ms``, a slope ``a_ms`` and a token scale
+    ``b0`` (staircase: ``a`` per started ``b0`` tokens; piecewise linear: ``a`` per token above ``b0``)."""
+
+    model: str
+    c_ms: float
+    a_ms: float
+    b0: int
+
+    def build(self) -> BatchTimeModel:
+        cls = StaircaseBatchTime if self.model == "staircase" else PiecewiseLinearBatchTime
+        return cls(c=self.c_ms / 1e3, a=self.a_ms / 1e3, b0=self.b0)
+
+
+class StaircaseSpec(_AboveB0):
     model: Literal["staircase"]
     c_ms: NonNegFloat = 11.28
     a_ms: NonNegFloat = 35.47
     b0: PosInt = 128
 
-    def build(self) -> BatchTimeModel:
-        return StaircaseBatchTime(c=self.c_ms / 1e3, a=self.a_ms / 1e3, b0=self.b0)
 
-
-class PiecewiseLinearSpec(Strict):
+class PiecewiseLinearSpec(_AboveB0):
     model: Literal["piecewise_linear"]
     c_ms: PosFloat
     a_ms: NonNegFloat            # ms per token above b0
     b0: Count = 0
-
-    def build(self) -> BatchTimeModel:
-        return PiecewiseLinearBatchTime(c=self.c_ms / 1e3, a=self.a_ms / 1e3, b0=self.b0)
 
 
 class ConstantSpec(Strict):
@@ -200,49 +208,51 @@ class ArrivalSpec(Strict):
 
 
 # -- token lengths ----------------------------------------------------------------------------
-class FixedSpec(Strict):
+def _distribution(dist: str) -> type[LengthDistribution]:
+    if dist == "poisson":
+        from ..network.lengths import Poisson  # the network's length law, imported when used
+        return Poisson
+    laws: dict[str, type[LengthDistribution]] = {"fixed": Fixed, "uniform": Uniform, "geometric": Geometric,
+                                                 "lognormal": LogNormal}
+    return laws[dist]
+
+
+class _Parametric(Strict):
+    """A length distribution whose parameters are the spec's keys besides ``dist``, by name."""
+
+    dist: str
+
+    def build(self, base: Path) -> LengthDistribution:
+        return _distribution(self.dist)(**self.model_dump(exclude={"dist"}))
+
+
+class FixedSpec(_Parametric):
     dist: Literal["fixed"]
     value: Count
 
-    def build(self, base: Path) -> LengthDistribution:
-        return Fixed(self.value)
 
-
-class UniformSpec(Strict):
+class UniformSpec(_Parametric):
     dist: Literal["uniform"]
     low: Count
     high: Count
 
-    def build(self, base: Path) -> LengthDistribution:
-        return Uniform(self.low, self.high)
 
-
-class GeometricSpec(Strict):
+class GeometricSpec(_Parametric):
     dist: Literal["geometric"]
     mean: Annotated[float, Field(ge=1, allow_inf_nan=False)]
 
-    def build(self, base: Path) -> LengthDistribution:
-        return Geometric(self.mean)
 
-
-class LogNormalSpec(Strict):
+class LogNormalSpec(_Parametric):
     dist: Literal["lognormal"]
     mean: PosFloat
     sigma: NonNegFloat
     min: Count = 1
     max: PosInt | None = None
 
-    def build(self, base: Path) -> LengthDistribution:
-        return LogNormal(self.mean, self.sigma, min=self.min, max=self.max)
 
-
-class PoissonSpec(Strict):
+class PoissonSpec(_Parametric):
     dist: Literal["poisson"]
     mean: PosFloat
-
-    def build(self, base: Path) -> LengthDistribution:
-        from ..network.lengths import Poisson
-        return Poisson(self.mean)
 
 
 class EmpiricalSpec(Strict):

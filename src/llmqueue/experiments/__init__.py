@@ -11,52 +11,19 @@ derive from here.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
 from ..errors import ExperimentError
 
 
-def _fig8() -> ModuleType:
-    from . import fig8
-    return fig8
-
-
-def _contrast() -> ModuleType:
-    from . import contrast
-    return contrast
-
-
-def _theorem2() -> ModuleType:
-    from . import theorem2
-    return theorem2
-
-
-def _vertex_c() -> ModuleType:
-    from . import vertex_c
-    return vertex_c
-
-
-def _token_budget() -> ModuleType:
-    from . import token_budget
-    return token_budget
-
-
-def _rybko_stolyar() -> ModuleType:
-    from . import rybko_stolyar
-    return rybko_stolyar
-
-
-def _fork_join() -> ModuleType:
-    from . import fork_join
-    return fork_join
-
-
-def _memory_bound() -> ModuleType:
-    from . import memory_bound
-    return memory_bound
+def _lazy(module: str) -> Callable[[], ModuleType]:
+    """A loader of this package's ``module``: it is imported when the experiment runs."""
+    return partial(importlib.import_module, f"{__name__}.{module}")
 
 
 @dataclass(frozen=True)
@@ -78,20 +45,22 @@ class Experiment:
 
 
 EXPERIMENTS: tuple[Experiment, ...] = (
-    Experiment("fig8", "the batch sequences of the four policies on the paper's Fig. 8 example", "paper", _fig8),
+    Experiment("fig8", "the batch sequences of the four policies on the paper's Fig. 8 example", "paper",
+               _lazy("fig8")),
     Experiment("stability-contrast", "number in system of the four policies, Fig. 1 workload, 14 req/s and "
-               "0.85 lambda*", "paper", _contrast),
+               "0.85 lambda*", "paper", _lazy("contrast")),
     Experiment("theorem2", "backlog at 0.9 / 1.1 lambda* and the growth rate against the fluid line", "paper",
-               _theorem2),
-    Experiment("vertex-c", "the five configurations at vertex C and the k_max stability region", "paper", _vertex_c),
+               _lazy("theorem2")),
+    Experiment("vertex-c", "the five configurations at vertex C and the k_max stability region", "paper",
+               _lazy("vertex_c")),
     Experiment("token-budget", "throughput and TTFT/TBT percentiles against the token budget", "paper",
-               _token_budget),
+               _lazy("token_budget")),
     Experiment("rybko-stolyar", "a two-engine network: exit priority diverges below capacity, the reverse "
-               "priority and max-pressure stay bounded (with the fluid model)", "network", _rybko_stolyar),
+               "priority and max-pressure stay bounded (with the fluid model)", "network", _lazy("rybko_stolyar")),
     Experiment("fork-join", "fork-join and DAG workflows over four engines: the simulated boundary against the "
-               "capacity LP, Sarathi-Serve against Orca", "network", _fork_join),
+               "capacity LP, Sarathi-Serve against Orca", "network", _lazy("fork_join")),
     Experiment("memory-bound", "the maximum stable rate against the KV capacity: memory-bound to compute-bound, "
-               "vLLM-v1 preemption against threshold admission", "memory", _memory_bound),
+               "vLLM-v1 preemption against threshold admission", "memory", _lazy("memory_bound")),
 )
 
 _BY_NAME = {e.name: e for e in EXPERIMENTS}

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..config import ScenarioError, check_runnable
 from ..lab.config import DELETE, build_scenario, load, rate_overrides, scenario_payload
@@ -21,6 +18,7 @@ from ..lab.reference import reference
 from ..lab.verdict import compare_fluid, decide, tolerance_tokens
 from ..run import simulate_scenario
 from ..sim import EngineStalled
+from ..sim.output import jsonable
 
 RESULT = "result.json"
 
@@ -67,22 +65,10 @@ def trajectory(payload: dict, base: str, overrides: dict, rate: float, seed: int
     fluid = ref.fluid_slope(rate)
     out = {"t": t.tolist(), "backlog": path.backlog(t).tolist(), "in_system": path.in_system(t).tolist(),
            "estimate": est.to_dict(), "verdict": v.to_dict(), "lambda_star": ref.lambda_star,
-           "rho": rate / ref.lambda_star, "fluid_slope": fluid, "summary": _clean(res.summary())}
+           "rho": rate / ref.lambda_star, "fluid_slope": fluid, "summary": jsonable(res.summary())}
     if fluid is not None:
         out["fluid"] = compare_fluid(est, fluid).to_dict()
     return out
-
-
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return _clean(x.item())
-    return x
 
 
 def write_result(out: Path, experiment: str, findings: list[str], numbers: dict, figures: list[Path],
@@ -90,6 +76,6 @@ def write_result(out: Path, experiment: str, findings: list[str], numbers: dict,
     """result.json: what was found (sentences), the plotted numbers, the figures, the run time."""
     out.mkdir(parents=True, exist_ok=True)
     result = {"experiment": experiment, "findings": findings, "figures": [Path(f).name for f in figures],
-              "seconds": round(seconds, 2), "numbers": _clean(numbers)}
+              "seconds": round(seconds, 2), "numbers": jsonable(numbers)}
     (out / RESULT).write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..lab.config import build_scenario
-from ..lab.plots import PAPER_ORDER, color, figure, label, save
+from ..lab.plots import PAPER_ORDER, color, figure, finish, label, save
 from ..lab.reference import reference
 from .common import engine, pmap, scenario_args, trajectory, write_result
 
@@ -62,10 +62,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
         numbers["panels"][name] = {"rate": rate, "rho": rate / lam_star, "fluid_slope": fluid, "policies": panel}
         findings.append(f"At {rate:.4g} req/s ({rate / lam_star:.3f} lambda*, fluid slope {fluid:+.0f} tokens/s): "
                         + "; ".join(words) + ".")
-        ax.set_title(f"{rate:.3g} req/s = {rate / lam_star:.3f} lambda*  (129 + 112 tokens, b_max 512)", fontsize=10)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("requests in system")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        finish(ax, "time (s)", "requests in system",
+               f"{rate:.3g} req/s = {rate / lam_star:.3f} lambda*  (129 + 112 tokens, b_max 512)", title_size=10,
+               legend={"loc": "upper left"})
     figs = [save(fig, out / "stability_contrast.png")]
     return write_result(out, "stability-contrast", findings, numbers, figs, time.monotonic() - t0)

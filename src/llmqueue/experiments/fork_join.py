@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..lab.plots import finish
 from ..network.capacity_lp import max_load_scale
 from ..network.examples import agent_pipeline
 from ..network.fluid import FluidModel
@@ -149,11 +150,8 @@ def _plot(sims, fluids, boundary, out: Path) -> str:
         if s["rho"] in fl and s["rho"] > 1:
             ax.plot(fl[s["rho"]]["time_s"], np.array(fl[s["rho"]]["total_tokens"]) / 1e3, color=c, ls="--", lw=1)
     ax.plot([], [], "k--", lw=1, label="fluid model")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("unprocessed tokens (thousands)")
-    ax.set_title("fork-join + DAG, Sarathi-Serve at every engine", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3)
+    finish(ax, "time (s)", "unprocessed tokens (thousands)",
+           "fork-join + DAG, Sarathi-Serve at every engine", title_size=10, legend={"loc": "upper left"})
     ax = axes[0][1]
     xs = [f["rho"] for f in fluids]
     ax.plot(xs, [f["slope_tokens_per_s"] for f in fluids], "k--", lw=1.2, label="fluid model")
@@ -164,9 +162,6 @@ def _plot(sims, fluids, boundary, out: Path) -> str:
     ax.plot(*zip(*pts), "x", ms=7, color="#1f77b4", label="sarathi: planner alone")
     ax.axvline(boundary, color="grey", lw=0.8)
     ax.text(boundary, ax.get_ylim()[1] * 0.9, " LP boundary", fontsize=8)
-    ax.set_xlabel("rho at every engine")
-    ax.set_ylabel("backlog growth, second half (tokens/s)")
-    ax.set_title("growth rate against the fluid model", fontsize=10)
-    ax.legend(fontsize=8, loc="center left")
-    ax.grid(alpha=0.3)
+    finish(ax, "rho at every engine", "backlog growth, second half (tokens/s)",
+           "growth rate against the fluid model", title_size=10, legend={"loc": "center left"})
     return save(fig, out / "fork_join_backlog.png")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..lab.plots import finish
 from ..network.examples import rybko_stolyar
 from ..network.fluid import FluidModel, fluid_verdict
 from ..network.metrics import stability_verdict
@@ -156,11 +157,8 @@ def _plot_backlog(sims: list[dict], out: Path, rhos: tuple) -> str:
             t, b = np.array(s["time_s"]), np.maximum(np.array(s["total_tokens"]), 1)
             ax.plot(t, b, color=COLORS[s["name"]], lw=1.1, label=f"{s['name']}: {s['verdict']}")
         ax.set_yscale("log")
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("unprocessed tokens in the network")
-        ax.set_title(f"Rybko-Stolyar, rho = {rho} at both engines", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
-        ax.grid(alpha=0.3)
+        finish(ax, "time (s)", "unprocessed tokens in the network",
+               f"Rybko-Stolyar, rho = {rho} at both engines", title_size=10, legend={"loc": "upper left"})
         ax = axes[row][1]
         ex = next(x for x in sims if x["rho"] == rho and x["name"] == "exit")
         t = np.array(ex["time_s"])
@@ -171,11 +169,8 @@ def _plot_backlog(sims: list[dict], out: Path, rhos: tuple) -> str:
             ax.plot(fl["time_s"], np.array(fl["e1_tokens"]) / 1e3, "k--", lw=1, label="fluid model, engine 1")
             ax.plot(fl["time_s"], np.array(fl["e2_tokens"]) / 1e3, "k:", lw=1.2, label="fluid model, engine 2")
             ax.axvline(fl["t0_s"], color="grey", lw=0.6)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("unprocessed tokens (thousands)")
-        ax.set_title(f"priority to exiting classes, rho = {rho}: per engine", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
-        ax.grid(alpha=0.3)
+        finish(ax, "time (s)", "unprocessed tokens (thousands)",
+               f"priority to exiting classes, rho = {rho}: per engine", title_size=10, legend={"loc": "upper left"})
     return save(fig, out / "rybko_stolyar_backlog.png")
 
 
@@ -187,9 +182,6 @@ def _plot_fluid(fluids: list[dict], out: Path, rhos: tuple) -> str:
             ax.plot(np.array(f["time_s"]) / 1e3, np.maximum(f["work_units"], 1e-4), color=COLORS[f["name"]], lw=1.2,
                     label=f"{f['name']}: {f['verdict']}")
         ax.set_yscale("log")
-        ax.set_xlabel("time (1000 s)")
-        ax.set_ylabel("future work / initial (fluid)")
-        ax.set_title(f"fluid model from one unit in A1, rho = {rho}", fontsize=10)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        finish(ax, "time (1000 s)", "future work / initial (fluid)",
+               f"fluid model from one unit in A1, rho = {rho}", title_size=10)
     return save(fig, out / "rybko_stolyar_fluid.png")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..lab.plots import figure, save
+from ..lab.plots import figure, finish, save
 from ..lab.point import run_point
 from ..lab.spec import make_spec
 from .common import engine, pmap, trajectory, write_result
@@ -47,11 +47,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     fl = trajs[1]["fluid_slope"]
     t = np.array(trajs[1]["t"])
     ax.plot(t, fl * t, "k--", lw=1, label=f"fluid line {fl:+.0f} tokens/s")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("unprocessed tokens")
-    ax.set_title("Sarathi-Serve, 100 + 100 tokens, b_max 512", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    finish(ax, "time (s)", "unprocessed tokens", "Sarathi-Serve, 100 + 100 tokens, b_max 512", title_size=10)
 
     ax = axes[0][1]
     x = np.array([r["rate_rel"] for r in rows])
@@ -62,11 +58,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
             label="fluid line (Theorem 2)")
     ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o", color="#2ca02c", capsize=4, label="measured, 95% CI")
     ax.axvline(1.0, color="grey", lw=0.8)
-    ax.set_xlabel("arrival rate / lambda*")
-    ax.set_ylabel("backlog growth rate (tokens/s)")
-    ax.set_title(f"growth rate against the fluid line (lambda* = {lam:.4g} req/s)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    finish(ax, "arrival rate / lambda*", "backlog growth rate (tokens/s)",
+           f"growth rate against the fluid line (lambda* = {lam:.4g} req/s)", title_size=10)
     figs = [save(fig, out / "theorem2.png")]
 
     inside = sum(bool(r["fluid_in_ci"]) for r in rows)

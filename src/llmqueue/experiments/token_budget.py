@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..lab.plots import figure, save
+from ..lab.plots import figure, finish, save
 from ..lab.point import run_point
 from ..lab.spec import make_spec
 from .common import pmap, write_result
@@ -52,11 +52,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
         ax.plot(x, y, "o", color="#2ca02c" if r["verdict"] == "stable" else "#d62728", ms=6)
     ax.plot(b, thr, "-", color="#2ca02c", lw=1, label="throughput (red: unstable)")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("token budget b_max")
-    ax.set_ylabel("tokens/s")
-    ax.set_title(f"Sarathi-Serve at {RATE:g} req/s, 129 + 112 tokens", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
+    finish(ax, "token budget b_max", "tokens/s",
+           f"Sarathi-Serve at {RATE:g} req/s, 129 + 112 tokens", title_size=10, which="both")
 
     ax = axes[0][1]
     for key, lab, c in (("ttft", "TTFT", "#1f77b4"), ("itl", "TBT (ITL)", "#9467bd")):
@@ -67,11 +64,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
             ax.axvspan(x / 1.2, x * 1.2, color="#d62728", alpha=0.1)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("token budget b_max (shaded: not stable at this load)")
-    ax.set_ylabel("ms")
-    ax.set_title("latency against the token budget", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
+    finish(ax, "token budget b_max (shaded: not stable at this load)", "ms",
+           "latency against the token budget", title_size=10, which="both")
     figs = [save(fig, out / "token_budget.png")]
 
     keep = ("token_budget", "rate_rel", "lambda_star", "capacity_tokens_per_s", "throughput_tokens_per_s", "slope",

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..analysis.theory import stability_region_scale
 from ..lab.config import build_scenario
-from ..lab.plots import color, figure, label, save
+from ..lab.plots import color, figure, finish, label, save
 from .common import engine, pmap, scenario_args, trajectory, write_result
 
 CONFIGS = (("sarathi", 128), ("orca", 128), ("sarathi", 1024), ("fastertransformer", 128), ("vllm", 128))
@@ -77,11 +77,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
                         f"in 128 tokens.")
         ax.text(0.02, 0.97, "FasterTransformer, vLLM at b_max 128:\nno batch can be formed (290-token prompt)",
                 transform=ax.transAxes, va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8})
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("requests in system")
-    ax.set_title("at vertex C (k_max 100, 290 + 990 tokens every 467.5 ms)", fontsize=10)
-    ax.legend(fontsize=8, loc="center left")
-    ax.grid(alpha=0.3)
+    finish(ax, "time (s)", "requests in system",
+           "at vertex C (k_max 100, 290 + 990 tokens every 467.5 ms)", title_size=10, legend={"loc": "center left"})
 
     ax = axes[0][1]
     regions = {}

@@ -1,4 +1,5 @@
-"""Shared figure conventions: one colour and name per policy, the Agg backend, saving PNGs."""
+"""Shared figure conventions: one colour and name per policy, the Agg backend, labelled axes,
+saving PNGs."""
 
 from __future__ import annotations
 
@@ -25,6 +26,18 @@ def label(policy: str) -> str:
 def figure(nrows: int = 1, ncols: int = 1, w: float = 7.0, h: float = 4.2, **kw):
     return plt.subplots(nrows, ncols, figsize=(w * ncols if ncols > 1 else w, h * nrows if nrows > 1 else h),
                         squeeze=False, **kw)
+
+
+def finish(ax, xlabel: str, ylabel: str, title: str, *, title_size: float | None = None,
+           legend: dict | None = None, **grid) -> None:
+    """Label an axis the figures' way: x and y labels, the title (``title_size``: its font size, else
+    the default), a legend (``legend``: its options, font size 8 unless given) and a light grid
+    (``grid``: further options of ``ax.grid``)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, **({} if title_size is None else {"fontsize": title_size}))
+    ax.legend(**{"fontsize": 8, **(legend or {})})
+    ax.grid(alpha=0.3, **grid)
 
 
 def save(fig, path: Path) -> Path:

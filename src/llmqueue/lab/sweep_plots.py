@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .plots import color, figure, label, save
+from .plots import color, figure, finish, label, save
 
 
 def _configs(df: pd.DataFrame) -> list[tuple]:
@@ -26,11 +26,19 @@ def _title(b: int, k) -> str:
     return f"token budget {b}" + ("" if k is None else f", k_max {k}")
 
 
-def slope_figure(summary: pd.DataFrame, results: dict, path: Path) -> Path:
+def _rate_figure(summary: pd.DataFrame, path: Path, w: float, draw, ylabel: str, title: str, **finish_kw) -> Path:
+    """One panel per (token budget, k_max) configuration against the relative arrival rate:
+    ``draw(ax, rows, b, k)`` plots that configuration's rows, then the panel is labelled."""
     cfgs = _configs(summary)
-    fig, axes = figure(1, len(cfgs), w=6.5)
+    fig, axes = figure(1, len(cfgs), w=w)
     for ax, (b, k) in zip(axes[0], cfgs):
-        d = _select(summary, b, k)
+        draw(ax, _select(summary, b, k), b, k)
+        finish(ax, "arrival rate / lambda*", ylabel, f"{title}, {_title(b, k)}", **finish_kw)
+    return save(fig, path)
+
+
+def slope_figure(summary: pd.DataFrame, results: dict, path: Path) -> Path:
+    def draw(ax, d: pd.DataFrame, b: int, k) -> None:
         pad = 0.05 * (d["rate_rel"].max() - d["rate_rel"].min())
         x_line = np.linspace(d["rate_rel"].min() - pad, d["rate_rel"].max() + pad, 200)
         fl = d.dropna(subset=["fluid_slope"])
@@ -51,45 +59,25 @@ def slope_figure(summary: pd.DataFrame, results: dict, path: Path) -> Path:
             if res is not None and res.stable_rel is not None and x_line[0] <= res.stable_rel <= x_line[-1]:
                 ax.axvline(res.stable_rel, color=color(pol), lw=0.8, ls=":")
         ax.axvline(1.0, color="grey", lw=0.8)
-        ax.set_xlabel("arrival rate / lambda*")
-        ax.set_ylabel("backlog growth rate (tokens/s)")
-        ax.set_title(f"growth rate with 95% CI, {_title(b, k)}")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    return save(fig, path)
+    return _rate_figure(summary, path, 6.5, draw, "backlog growth rate (tokens/s)", "growth rate with 95% CI")
 
 
 def throughput_figure(summary: pd.DataFrame, path: Path) -> Path:
-    cfgs = _configs(summary)
-    fig, axes = figure(1, len(cfgs), w=6.0)
-    for ax, (b, k) in zip(axes[0], cfgs):
-        d = _select(summary, b, k)
+    def draw(ax, d: pd.DataFrame, b: int, k) -> None:
         for pol, g in d.groupby("policy", sort=False):
             ax.plot(g["rate_rel"], g["throughput_tokens_per_s"], "o-", ms=4, color=color(pol), label=label(pol))
         ax.axhline(d["capacity_tokens_per_s"].iloc[0], color="k", ls="--", lw=1, label="b_max / t(b_max)")
-        ax.set_xlabel("arrival rate / lambda*")
-        ax.set_ylabel("throughput after warm-up (tokens/s)")
-        ax.set_title(f"throughput, {_title(b, k)}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return save(fig, path)
+    return _rate_figure(summary, path, 6.0, draw, "throughput after warm-up (tokens/s)", "throughput")
 
 
 def latency_figure(summary: pd.DataFrame, path: Path) -> Path:
-    cfgs = _configs(summary)
-    fig, axes = figure(1, len(cfgs), w=6.0)
-    for ax, (b, k) in zip(axes[0], cfgs):
-        d = _select(summary, b, k)
+    def draw(ax, d: pd.DataFrame, b: int, k) -> None:
         for pol, g in d.groupby("policy", sort=False):
-            ax.plot(g["rate_rel"], g["p50_ttft_ms"], "o-", ms=3, color=color(pol), label=f"{label(pol)} p50")
-            ax.plot(g["rate_rel"], g["p99_ttft_ms"], "s--", ms=3, color=color(pol), label=f"{label(pol)} p99")
+            for p, style in ((50, "o-"), (99, "s--")):
+                ax.plot(g["rate_rel"], g[f"p{p}_ttft_ms"], style, ms=3, color=color(pol), label=f"{label(pol)} p{p}")
         ax.set_yscale("log")
-        ax.set_xlabel("arrival rate / lambda*")
-        ax.set_ylabel("TTFT (ms)")
-        ax.set_title(f"time to first token, {_title(b, k)}")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, ncol=2)
-    return save(fig, path)
+    return _rate_figure(summary, path, 6.0, draw, "TTFT (ms)", "time to first token",
+                        legend={"fontsize": 7, "ncol": 2}, which="both")
 
 
 def max_stable_figure(results: dict, path: Path) -> Path:

@@ -4,25 +4,13 @@ in_engine.csv, buffers.csv and summary.json (plus whatever ``extra`` the caller 
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
-from typing import Any
 
+from ..sim.output import jsonable
 from .result import NetworkResult
 
-
-def jsonable(x: Any) -> Any:
-    """``x`` with NaN/inf as None and numpy scalars as Python numbers, for json.dumps."""
-    if hasattr(x, "item") and not isinstance(x, (list, tuple, dict)):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    return x
+__all__ = ["jsonable", "write_network_run"]
 
 
 def _safe(name: str) -> str:

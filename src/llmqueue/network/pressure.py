@@ -37,7 +37,7 @@ from typing import cast
 
 from ..engine.plan import EMPTY_PLAN, BatchPlan
 from ..engine.state import EngineView
-from ..policies.base import Policy
+from ..policies.base import InnerPolicy, Policy
 from ..policies.priority import ClassPriority
 from ..policies.real_systems import SarathiServe
 
@@ -53,10 +53,9 @@ def _pairs(x) -> dict:
 
 
 @dataclass(frozen=True)
-class MaxPressure(Policy):
+class MaxPressure(InnerPolicy):
     """Serve buffers in decreasing pressure order (see the module docstring)."""
 
-    inner: Policy | None = None
     routes: Routes = ()
     visit_tokens: tuple[tuple[str, float], ...] = ()
     weighting: str = "tokens"
@@ -98,12 +97,6 @@ class MaxPressure(Policy):
         object.__setattr__(self, "_coef", coef)
 
     @property
-    def base(self) -> Policy:
-        """The inner policy (never None after construction)."""
-        assert self.inner is not None
-        return self.inner
-
-    @property
     def work_conserving(self) -> bool:  # type: ignore[override]
         return self.serve_nonpositive and self.base.work_conserving
 
@@ -111,10 +104,6 @@ class MaxPressure(Policy):
     def may_idle(self) -> bool:
         """Whether the policy may leave work unserved on purpose (the engine then needs idle_wait)."""
         return not self.serve_nonpositive
-
-    @property
-    def whole_prefill(self) -> bool:  # type: ignore[override]
-        return self.base.whole_prefill
 
     def bind(self, routes: Routes | dict, visit_tokens, backlog: Callable[[], Mapping[str, float]] | None
              ) -> MaxPressure:

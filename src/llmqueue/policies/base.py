@@ -1,4 +1,4 @@
-"""The policy interface, and the three batch-filling loops the real-system policies share.
+"""The policy interface, the base of wrapping policies, and the batch-filling loops the real-system policies share.
 
 A policy is a pure function of an :class:`~llmqueue.engine.EngineView`: same view, same plan.
 Policies are frozen dataclasses so that their parameters (token budget, k_max) travel with them.
@@ -47,6 +47,29 @@ class Policy(ABC):
     def describe(self) -> str:
         k = f", max_batch_size {self.max_batch_size}" if self.max_batch_size is not None else ""
         return f"{self.name} (token budget {self.token_budget}{k})"
+
+
+@dataclass(frozen=True)
+class InnerPolicy(Policy):
+    """A policy that orders or filters the requests and lets an ``inner`` policy fill the batch
+    (class priority, max-pressure): whole-prompt scheduling and work conservation are the
+    inner policy's."""
+
+    inner: Policy | None = None
+
+    @property
+    def base(self) -> Policy:
+        """The inner policy (never None after construction)."""
+        assert self.inner is not None
+        return self.inner
+
+    @property
+    def work_conserving(self) -> bool:  # type: ignore[override]
+        return self.base.work_conserving
+
+    @property
+    def whole_prefill(self) -> bool:  # type: ignore[override]
+        return self.base.whole_prefill
 
 
 def fill_decodes(states: Iterable[RequestState], budget: int, slots: int) -> list[int]:

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 
 from ..engine.plan import BatchPlan
 from ..engine.state import EngineView, RequestState
-from .base import Policy
+from .base import InnerPolicy
 
 
 @dataclass(frozen=True)
-class ClassPriority(Policy):
+class ClassPriority(InnerPolicy):
     """Strict priority over ``class_order``; classes not listed come last, in FCFS order."""
 
-    inner: Policy | None = None
     class_order: tuple[str, ...] = field(default_factory=tuple)
 
     name = "priority"
@@ -29,20 +28,6 @@ class ClassPriority(Policy):
         super().__post_init__()
         if self.inner is None:
             raise ValueError("ClassPriority needs an inner policy")
-
-    @property
-    def base(self) -> Policy:
-        """The inner policy (never None after construction)."""
-        assert self.inner is not None
-        return self.inner
-
-    @property
-    def work_conserving(self) -> bool:  # type: ignore[override]
-        return self.base.work_conserving
-
-    @property
-    def whole_prefill(self) -> bool:  # type: ignore[override]
-        return self.base.whole_prefill
 
     def __call__(self, view: EngineView) -> BatchPlan:
         rank = {c: i for i, c in enumerate(self.class_order)}

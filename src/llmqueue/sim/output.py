@@ -15,14 +15,22 @@ from typing import Any
 from .tables import check_format, read_run_table, run_table_exists, write_table  # noqa: F401 (re-exported)
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
+    """``x`` with NaN/inf as None, numpy scalars as Python numbers and dict keys as strings, for
+    json.dumps (every summary.json and result.json the package writes goes through it)."""
+    if hasattr(x, "item") and not isinstance(x, (list, tuple, dict)):
+        x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     return x
+
+
+#: The name :mod:`.stream` imports (listed in tests/test_imports.py until it imports ``jsonable``).
+_jsonable = jsonable
 
 
 def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: str = "") -> None:
@@ -73,5 +81,5 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
     summary = res.summary()
     if extra:
         summary.update(extra)
-    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
     return summary

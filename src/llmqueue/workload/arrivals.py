@@ -57,6 +57,20 @@ class ArrivalProcess(ABC):
             yield np.fromiter(islice(it, CHUNK), dtype=np.float64, count=CHUNK)
 
 
+@dataclass(frozen=True)
+class _AtRate(ArrivalProcess):
+    """A process whose long-run rate is its ``rate`` field (requests/s, checked finite and > 0)."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
+
+    @property
+    def mean_rate(self) -> float:
+        return self.rate
+
+
 class _Renewal(ArrivalProcess):
     """Arrival times are cumulative sums of i.i.d. gaps drawn CHUNK at a time."""
 
@@ -77,17 +91,8 @@ class _Renewal(ArrivalProcess):
 
 
 @dataclass(frozen=True)
-class PoissonArrivals(_Renewal):
+class PoissonArrivals(_Renewal, _AtRate):
     """Poisson process: exponential gaps with mean 1/rate."""
-
-    rate: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
-
-    @property
-    def mean_rate(self) -> float:
-        return self.rate
 
     @property
     def cv2(self) -> float:
@@ -98,23 +103,18 @@ class PoissonArrivals(_Renewal):
 
 
 @dataclass(frozen=True)
-class GammaArrivals(_Renewal):
+class GammaArrivals(_Renewal, _AtRate):
     """Gamma gaps as in vLLM's benchmark: shape = burstiness, scale = 1/(rate * burstiness).
 
     The mean gap is 1/rate and the squared coefficient of variation is 1/burstiness:
     burstiness 1 is Poisson, below 1 burstier, above 1 more regular.
     """
 
-    rate: float
     burstiness: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
+        super().__post_init__()
         object.__setattr__(self, "burstiness", _positive("arrival burstiness", self.burstiness))
-
-    @property
-    def mean_rate(self) -> float:
-        return self.rate
 
     @property
     def cv2(self) -> float:
@@ -125,17 +125,8 @@ class GammaArrivals(_Renewal):
 
 
 @dataclass(frozen=True)
-class DeterministicArrivals(ArrivalProcess):
+class DeterministicArrivals(_AtRate):
     """Arrivals at exactly k/rate, k = 1, 2, ... (computed as k/rate, so no drift builds up)."""
-
-    rate: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", _positive("arrival rate", self.rate, " requests/s"))
-
-    @property
-    def mean_rate(self) -> float:
-        return self.rate
 
     @property
     def cv2(self) -> float:
