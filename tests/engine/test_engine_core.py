@@ -10,8 +10,8 @@ import pytest
 from llmqueue.engine import EngineCore, Request, paper_staircase
 from llmqueue.errors import EngineStalled
 from llmqueue.memory.config import MemoryConfig
-from llmqueue.memory.policies import VLLMV1
 from llmqueue.policies import make_policy
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.sim import simulate
 from llmqueue.sim.engine import RequestLog
 from llmqueue.workload import Geometric, PoissonArrivals, Uniform, Workload

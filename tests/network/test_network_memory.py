@@ -9,8 +9,8 @@ import pytest
 
 from llmqueue import paper_staircase, simulate
 from llmqueue.memory.config import MemoryConfig
-from llmqueue.memory.policies import VLLMV1
 from llmqueue.network import JobClass, NetEngine, Network, Poisson, Step, Workflow, simulate_network
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.workload import Geometric, PoissonArrivals, Uniform, Workload
 
 

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 from llmqueue.engine import ConstantBatchTime, EngineCore, Request  # noqa: E402
 from llmqueue.memory.config import MemoryConfig  # noqa: E402
-from llmqueue.memory.policies import VLLMV1  # noqa: E402
 from llmqueue.policies import make_policy  # noqa: E402
+from llmqueue.policies.memory_aware import VLLMV1  # noqa: E402
 from llmqueue.real.config import preset  # noqa: E402
 from llmqueue.real.model import build_model  # noqa: E402
 from llmqueue.real.runner import ModelRunner  # noqa: E402
