@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,6 @@ from llmqueue.policies import ClassPriority, SarathiServe, make_policy, policy_i
 from llmqueue.policies.registry import PolicyInfo, has_fast_path
 from llmqueue.policies.table import policy_blocks, policy_table
 from llmqueue.sim.fast import fast_path_reason
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_names_and_capabilities():
@@ -46,13 +43,14 @@ def test_unknown_name_and_missing_dependency():
         info.build(8)
 
 
-def test_docs_policy_tables_are_generated_from_the_registry():
+def test_docs_policy_tables_are_generated_from_the_registry(repo_root):
     table = policy_table()
-    readme = policy_blocks((ROOT / "README.md").read_text())
+    readme = policy_blocks((repo_root / "README.md").read_text())
     assert readme, "README.md has no <!-- policy-table --> block"
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for path in [repo_root / "README.md", *sorted((repo_root / "docs").glob("*.md"))]:
         for block in policy_blocks(path.read_text()):
-            assert block == table, f"{path.name}: policy table out of date; paste llmqueue.policies.table.policy_table()"
+            assert block == table, (f"{path.name}: policy table out of date; "
+                                    "paste llmqueue.policies.table.policy_table()")
     for name in policy_names():
         assert f"| `{name}` (" in table
 

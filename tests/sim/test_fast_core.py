@@ -12,7 +12,6 @@ selection, and the benchmark's --quick run.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 
@@ -32,7 +31,6 @@ from llmqueue.sim.fast.sinks import MemorySink
 REL = 1e-9                      # the tolerance on times
 POLICIES = ["fastertransformer", "vllm", "orca", "sarathi"]
 WHOLE = {"fastertransformer", "vllm"}
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODELS = {
     "staircase": StaircaseBatchTime(c=0.01128, a=0.03547, b0=128),
@@ -344,9 +342,9 @@ def test_weighted_percentiles_are_numpy_percentiles():
         assert weighted_percentiles(v, c, qs) == np.percentile(np.repeat(v, c), qs).tolist()
 
 
-def test_benchmark_quick_runs():
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "sim_speed.py"), "--quick"],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+def test_benchmark_quick_runs(repo_root):
+    out = subprocess.run([sys.executable, str(repo_root / "benchmarks" / "sim_speed.py"), "--quick"],
+                         capture_output=True, text=True, timeout=120, cwd=repo_root)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "speed-up" in lines[0] and len(lines) == 6

@@ -1,18 +1,14 @@
-"""The naive reference simulator (tests/reference_sim.py) against the spec, then the project's
+"""The naive reference simulator (tests/sim/reference_sim.py) against the spec, then the project's
 simulator against the reference: per-request times and every iteration must agree exactly."""
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections import Counter
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-from reference_sim import reference_simulate  # noqa: E402
+from reference_sim import reference_simulate
 
 # --------------------------------------------------------------------------------------------
 # The reference against the spec's worked example (paper Fig. 8, spec section 3)

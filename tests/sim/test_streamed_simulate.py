@@ -30,8 +30,6 @@ from llmqueue.sim.stream import run_to_disk, streams
 from llmqueue.sim.tables import read_run_table, run_table_exists
 from llmqueue.workload import LogNormal, PoissonArrivals, Workload
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def test_cli_simulate_builds_no_request_per_request(tmp_path, monkeypatch):
     built = []
@@ -48,7 +46,7 @@ def test_cli_simulate_builds_no_request_per_request(tmp_path, monkeypatch):
     assert len(built) < 100, f"{len(built)} Request objects built for 20000 requests"
 
 
-def test_cli_simulate_peak_memory_stays_bounded(tmp_path):
+def test_cli_simulate_peak_memory_stays_bounded(tmp_path, repo_root):
     """2*10^5 requests of the Fig. 1 mix at 0.95 lambda*: the whole process (interpreter and
     libraries included) stays under 450 MB; holding every record and gap took about 800 MB.
 
@@ -62,7 +60,7 @@ def test_cli_simulate_peak_memory_stays_bounded(tmp_path):
             "sys.stderr.write(r.stderr)\n"
             "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             "sys.exit(r.returncode)\n")
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+    env = dict(os.environ, PYTHONPATH=str(repo_root / "src"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     peak_mb = int(out.stdout.split("PEAK")[-1]) / 1024

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from llmqueue.engine.request import Request
 from llmqueue.workload import GammaArrivals, LogNormal, TraceError, Uniform, Workload, read_trace, write_trace
 
-TRACES = Path("/work/shared/traces")
 HEAD = "arrival_time,prompt_tokens,decode_tokens\n"
 AZ = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 
@@ -115,11 +113,10 @@ def test_write_trace_refuses_what_would_not_round_trip(tmp_path):
         write_trace(tmp_path / "x.csv", [Request(0, 2.0, 1, 1, label="")])
 
 
-@pytest.mark.skipif(not TRACES.is_dir(), reason="shared Azure traces not present")
 @pytest.mark.parametrize("name, rows, prompt, output", [("conv", 19_366, 1155, 211), ("code", 8_819, 2048, 28)])
-def test_real_azure_traces(name, rows, prompt, output):
+def test_real_azure_traces(shared_traces, name, rows, prompt, output):
     start = time.perf_counter()
-    reqs = read_trace(TRACES / f"AzureLLMInferenceTrace_{name}.csv")
+    reqs = read_trace(shared_traces / f"AzureLLMInferenceTrace_{name}.csv")
     elapsed = time.perf_counter() - start
     assert len(reqs) == rows and reqs[0].arrival_time == 0.0 and reqs[-1].request_id == rows - 1
     w = Workload(trace=reqs)
