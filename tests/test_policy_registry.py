@@ -52,7 +52,8 @@ def test_docs_policy_tables_are_generated_from_the_registry():
     assert readme, "README.md has no <!-- policy-table --> block"
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for block in policy_blocks(path.read_text()):
-            assert block == table, f"{path.name}: policy table out of date; paste llmqueue.policies.table.policy_table()"
+            assert block == table, (f"{path.name}: policy table out of date; "
+                                    "paste llmqueue.policies.table.policy_table()")
     for name in policy_names():
         assert f"| `{name}` (" in table
 

@@ -92,9 +92,10 @@ class Scenario(Strict):
         if not isinstance(data, dict):
             return data
         if data.get("network") is not None:
-            problems: list[tuple[tuple, str, object]] = [((key,), (f"a network scenario declares its engines and job classes under "
-                         f"'network' (docs/networks.md); drop '{key}'"), data[key])
-                        for key in ("engine", "workload") if key in data]
+            problems: list[tuple[tuple, str, object]] = [
+                ((key,), (f"a network scenario declares its engines and job classes under "
+                          f"'network' (docs/networks.md); drop '{key}'"), data[key])
+                for key in ("engine", "workload") if key in data]
             problems += [(("simulation", key), "a single-engine key: drop it from a network scenario",
                           v) for key, v in _sim(data).items()
                          if key in ENGINE_SIMULATION_KEYS and key not in NETWORK_SIMULATION_KEYS]
