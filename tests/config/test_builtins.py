@@ -110,8 +110,8 @@ def test_the_network_of_one_runs_like_the_single_engine(policy):
 
     sc = load_scenario("theorem2", {"engine.policy": policy, "workload.duration_s": 40})
     run = sc.single_engine()
-    single = simulate(run.policy, run.batch_time, run.workload.requests(np.random.SeedSequence(sc.seed, spawn_key=(0,))),
-                      horizon=20.0)
+    requests = run.workload.requests(np.random.SeedSequence(sc.seed, spawn_key=(0,)))
+    single = simulate(run.policy, run.batch_time, requests, horizon=20.0)
     net = simulate_network(sc.build_network(), sc.seed, horizon=20.0)
     pd.testing.assert_frame_equal(net.engine_requests(SINGLE_ENGINE_NAME), single.requests)
     pd.testing.assert_frame_equal(net.iterations[SINGLE_ENGINE_NAME], single.iterations)

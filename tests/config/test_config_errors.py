@@ -42,7 +42,8 @@ network:
       workflow:
         dag:
           - {name: a, engine: e, prompt_tokens: {dist: poisson, mean: 30}, decode_tokens: {dist: fixed, value: 5}}
-          - {name: b, engine: r, after: [a], prompt_tokens: {dist: fixed, value: 9}, decode_tokens: {dist: fixed, value: 5}}
+          - {name: b, engine: r, after: [a], prompt_tokens: {dist: fixed, value: 9},
+                   decode_tokens: {dist: fixed, value: 5}}
 simulation: {horizon_s: 20}
 """
 
@@ -111,7 +112,8 @@ def test_network_references_name_the_field(tmp_path, old, new, needle):
 
 def test_errors_inside_parallel_stages_keep_their_path(tmp_path):
     text = NET.replace("dag:\n", "chain:\n          - parallel:\n").replace(", after: [a]", "")
-    text = text.replace("          - {name: a", "              - {name: a").replace("          - {name: b", "              - {name: b")
+    for name in "ab":
+        text = text.replace(f"          - {{name: {name}", f"              - {{name: {name}")
     _fails(tmp_path, text.replace("engine: r,", "engine: nope,"),
            "network.classes.0.workflow.chain.0.parallel.1.engine: 'nope' is neither")
     _fails(tmp_path, text.replace("mean: 30", "mean: -30"),
@@ -137,7 +139,8 @@ def test_forms_do_not_mix(tmp_path, old, new, needle):
 
 
 def test_every_error_line_names_file_and_field(tmp_path):
-    text = NET.replace("token_budget: 256, batch", "token_budget: 0, batch").replace("engines: [e, f]", "engines: [e, q]")
+    text = NET.replace("token_budget: 256, batch", "token_budget: 0, batch")
+    text = text.replace("engines: [e, f]", "engines: [e, q]")
     flat = _fails(tmp_path, text, "network.engines.0.token_budget", "network.engines.1.token_budget")
     p = tmp_path / "s.yaml"
     assert flat.count(f"{p}: network.engines.") == 2

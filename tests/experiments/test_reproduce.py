@@ -100,7 +100,7 @@ def test_list_shows_every_experiment_with_its_label():
     assert res.exit_code == 0
     lines = res.output.splitlines()
     for e in EXPERIMENTS:
-        line = next(l for l in lines if l.startswith(e.name + " "))
+        line = next(ln for ln in lines if ln.startswith(e.name + " "))
         assert e.label[:40] in line and f"({e.area})" in line
 
 

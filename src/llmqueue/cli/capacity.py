@@ -60,7 +60,7 @@ def capacity(
     console.print("verdict:" + (f" [bold]{escape(cap.stable)}[/]" if cap.stable else ""))
     for line in cap.verdict:
         console.print(f"  - {line}", highlight=False, markup=False)
-    if sc.engine.memory is not None:
+    if sc.single_specs()[0].memory is not None:
         _print_memory_capacity(sc, wl)
 
 

@@ -90,15 +90,16 @@ def serve_bench(
     wl = sc.build_workload()
     check_runnable(sc, wl)
     pol = sc.build_policy()
+    eng, _ = sc.single_specs()
     if profile is not None:
         prof_threads = read_profile(profile, profiles_dir).get("threads")
         bt = load_profile(profile, fit, profiles_dir)
         spec = _profile_spec(profile, fit, profiles_dir)
-        sc = sc.model_copy(update={"engine": sc.engine.model_copy(update={"batch_time": spec})})
+        sc = sc.model_copy(update={"engine": eng.model_copy(update={"batch_time": spec})})
     else:
         bt = sc.build_batch_time()
     # the theory needs the batch time of the engine that runs: a profile for the real engine
-    measured = profile is not None or sc.engine.batch_time.model == "profile"
+    measured = profile is not None or eng.batch_time.model == "profile"
     cap = workload_capacity(pol, bt, wl) if engine == "sim" or measured else None
     extra: dict[str, Any] = {"scenario": sc.model_dump(mode="json"), "engine": engine,
                              "capacity": cap.to_dict() if cap is not None else None}

@@ -92,9 +92,10 @@ class Scenario(Strict):
         if not isinstance(data, dict):
             return data
         if data.get("network") is not None:
-            problems: list[tuple[tuple, str, object]] = [((key,), (f"a network scenario declares its engines and job classes under "
-                         f"'network' (docs/networks.md); drop '{key}'"), data[key])
-                        for key in ("engine", "workload") if key in data]
+            problems: list[tuple[tuple, str, object]] = [
+                ((key,), (f"a network scenario declares its engines and job classes under "
+                          f"'network' (docs/networks.md); drop '{key}'"), data[key])
+                for key in ("engine", "workload") if key in data]
             problems += [(("simulation", key), "a single-engine key: drop it from a network scenario",
                           v) for key, v in _sim(data).items()
                          if key in ENGINE_SIMULATION_KEYS and key not in NETWORK_SIMULATION_KEYS]
@@ -166,8 +167,9 @@ class Scenario(Strict):
     def _where(self) -> str:
         return self._source or self.name or "scenario"
 
-    def _single(self) -> tuple[EngineSpec, WorkloadSpec]:
-        """The engine and workload of a single-engine scenario (a network: one clear error)."""
+    def single_specs(self) -> tuple[EngineSpec, WorkloadSpec]:
+        """The engine and workload specs of a single-engine scenario (a network: one clear
+        ScenarioError)."""
         if self.engine is None or self.workload is None:
             raise ScenarioError(f"{self._where()}: {NOT_SINGLE}")
         return self.engine, self.workload
@@ -175,7 +177,7 @@ class Scenario(Strict):
     # -- single engine ------------------------------------------------------------------------
     def trace_requests(self):
         """The workload's trace, read once (None without a trace)."""
-        _, w = self._single()
+        _, w = self.single_specs()
         if w.trace is None:
             return None
         key = (w.trace, self._base)
@@ -198,19 +200,19 @@ class Scenario(Strict):
                 raise ScenarioError(f"{self._where()}: engine.class_priority.{j}: {_not_a_class(name, known)}")
 
     def build_workload(self) -> Workload:
-        _, w = self._single()
+        _, w = self.single_specs()
         return self._built("workload", lambda: w.build(self._base, self.trace_requests()))
 
     def build_batch_time(self) -> BatchTimeModel:
-        engine, _ = self._single()
+        engine, _ = self.single_specs()
         return self._built("engine.batch_time", engine.batch_time.build)
 
     def build_policy(self) -> Policy:
-        engine, _ = self._single()
+        engine, _ = self.single_specs()
         return self._built("engine", engine.build_policy)
 
     def build_memory(self) -> MemoryConfig | None:
-        engine, _ = self._single()
+        engine, _ = self.single_specs()
         return self._built("engine.memory", engine.build_memory)
 
     def _built(self, where: str, build):
@@ -242,7 +244,7 @@ class Scenario(Strict):
         """
         if self.network is not None:
             return self
-        engine, w = self._single()
+        engine, w = self.single_specs()
         for key, value in (("trace", w.trace), ("initial_requests", w.initial_requests),
                            ("num_requests", w.num_requests), ("prefix", w.prefix),
                            ("simulation.record_composition", self.simulation.record_composition)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class BatchTimeModel(ABC):
@@ -38,18 +39,33 @@ def _check(name: str, value: float, positive: bool = False) -> None:
 
 
 @dataclass(frozen=True)
-class StaircaseBatchTime(BatchTimeModel):
-    """t(b) = c + a * ceil(b / b0) (paper v3). c and a in seconds."""
+class _PaperBatchTime(BatchTimeModel):
+    """The paper's two load-only models share their constants and their checks: a fixed cost
+    ``c`` (seconds, > 0 where ``c_positive``), a slope ``a`` (>= 0) and a breakpoint ``b0``
+    (>= ``b0_min``)."""
 
     c: float
     a: float
     b0: int
 
+    c_positive: ClassVar[bool] = False
+    b0_min: ClassVar[int] = 0
+
     def __post_init__(self) -> None:
-        _check("c", self.c)
+        _check("c", self.c, positive=self.c_positive)
         _check("a", self.a)
-        if self.b0 < 1:
-            raise ValueError(f"batch_time.b0 must be >= 1, got {self.b0}")
+        if self.b0 < self.b0_min:
+            raise ValueError(f"batch_time.b0 must be >= {self.b0_min}, got {self.b0}")
+
+
+@dataclass(frozen=True)
+class StaircaseBatchTime(_PaperBatchTime):
+    """t(b) = c + a * ceil(b / b0) (paper v3). c and a in seconds."""
+
+    b0_min = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.c + self.a <= 0:
             raise ValueError("batch_time: c + a must be > 0 so that every batch takes time")
 
@@ -62,18 +78,10 @@ class StaircaseBatchTime(BatchTimeModel):
 
 
 @dataclass(frozen=True)
-class PiecewiseLinearBatchTime(BatchTimeModel):
+class PiecewiseLinearBatchTime(_PaperBatchTime):
     """t(b) = c + a * max(0, b - b0) (paper v1/v2). c in seconds, a in seconds per token."""
 
-    c: float
-    a: float
-    b0: int
-
-    def __post_init__(self) -> None:
-        _check("c", self.c, positive=True)
-        _check("a", self.a)
-        if self.b0 < 0:
-            raise ValueError(f"batch_time.b0 must be >= 0, got {self.b0}")
+    c_positive = True
 
     def duration(self, prefill_tokens: int, decode_tokens: int, context_tokens: int = 0) -> float:
         b = prefill_tokens + decode_tokens

@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from ..errors import EngineStalled
 
     class Policy(Protocol):
-        token_budget: int
-        max_batch_size: int | None
+        # read-only: the policies are frozen dataclasses, and the core never changes them
+        @property
+        def token_budget(self) -> int: ...
+        @property
+        def max_batch_size(self) -> int | None: ...
 
         def __call__(self, view: EngineView) -> BatchPlan: ...
         def describe(self) -> str: ...

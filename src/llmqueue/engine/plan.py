@@ -49,6 +49,19 @@ class BatchPlan:
 EMPTY_PLAN = BatchPlan()
 
 
+def _scheduled_once(states: Mapping[int, RequestState], seen: set[int], rid: int, rule: str,
+                    what: str) -> RequestState:
+    """The state of ``rid``, which the plan gives one ``what`` (constraint ``rule``): it must be in
+    the engine and not be in ``seen`` yet (it is added)."""
+    s = states.get(rid)
+    if s is None:
+        raise PlanError(f"plan schedules request {rid}, which is not in the engine")
+    if rid in seen:
+        raise PlanError(f"{rule} request {rid} gets more than one {what} in one batch")
+    seen.add(rid)
+    return s
+
+
 def validate_plan(plan: BatchPlan, view: EngineView, token_budget: int,
                   max_batch_size: int | None = None,
                   states: Mapping[int, RequestState] | None = None) -> None:
@@ -61,12 +74,7 @@ def validate_plan(plan: BatchPlan, view: EngineView, token_budget: int,
         states = view.by_id()
     seen: set[int] = set()
     for rid, n in plan.prefill:
-        s = states.get(rid)
-        if s is None:
-            raise PlanError(f"plan schedules request {rid}, which is not in the engine")
-        if rid in seen:
-            raise PlanError(f"(6b) request {rid} gets more than one prefill chunk in one batch")
-        seen.add(rid)
+        s = _scheduled_once(states, seen, rid, "(6b)", "prefill chunk")
         if not isinstance(n, int) or n <= 0:
             raise PlanError(f"prefill chunk for request {rid} must be a positive integer, got {n!r}")
         if n > s.prefill_left:
@@ -74,12 +82,7 @@ def validate_plan(plan: BatchPlan, view: EngineView, token_budget: int,
                             f"remaining prefill of {s.prefill_left}")
     decode_seen: set[int] = set()
     for rid in plan.decode:
-        s = states.get(rid)
-        if s is None:
-            raise PlanError(f"plan schedules request {rid}, which is not in the engine")
-        if rid in decode_seen:
-            raise PlanError(f"(6c) request {rid} gets more than one decode token in one batch")
-        decode_seen.add(rid)
+        s = _scheduled_once(states, decode_seen, rid, "(6c)", "decode token")
         if s.prefill_left > 0 or rid in seen:
             raise PlanError(f"(6a) request {rid} takes a decode token while {s.prefill_left} "
                             f"prefill tokens are left")

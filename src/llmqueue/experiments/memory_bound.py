@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..memory.config import MemoryConfig
@@ -30,9 +30,16 @@ from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
 BATCH_TIME = PiecewiseLinearBatchTime(c=11.28e-3, a=35.47e-3 / 128, b0=0)
 BUDGET = 512
 CAPACITIES = (4096, 8192, 16384, 32768, 65536, 131072)
+
+
+class _Sizes(TypedDict):
+    horizon_s: float
+    capacities: tuple[int, ...]
+
+
 #: Run size of the full experiment and of the --fast one.
-SIZES = {False: {"horizon_s": 60.0, "capacities": CAPACITIES},
-         True: {"horizon_s": 40.0, "capacities": (4096, 16384, 131072)}}
+SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 60.0, "capacities": CAPACITIES},
+                             True: {"horizon_s": 40.0, "capacities": (4096, 16384, 131072)}}
 DISTRIBUTIONS = {
     "uniform prompt 20-300, geometric output mean 100": (Uniform(20, 300), Geometric(100)),
     "lognormal prompt mean 200, uniform output 10-200": (LogNormal(200, 0.8, max=2000), Uniform(10, 200)),
@@ -46,6 +53,7 @@ def saturated_rate(policy, memory: MemoryConfig, prompt, decode, rate: float, ho
                   duration_s=horizon)
     res = simulate(policy, BATCH_TIME, wl.requests(seed), memory=memory, horizon=horizon)
     it, pre = res.iterations, res.preemptions
+    assert pre is not None  # simulate() with memory returns the preemptions table
     late = it["end_time"].to_numpy() > horizon / 2
     work = int((it["prefill_tokens"].to_numpy()[late] + it["decode_tokens"].to_numpy()[late]).sum())
     wasted = int(pre.loc[pre["time"] > horizon / 2, "kv_tokens"].sum()) if len(pre) else 0

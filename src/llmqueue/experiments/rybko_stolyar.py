@@ -12,7 +12,9 @@ virtual-station condition in closed form; and max-pressure's latency against the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -27,10 +29,18 @@ from ..network.simulator import simulate_network
 from ..network.virtual_station import rybko_stolyar as virtual_station
 
 SAMPLE, MAX_BACKLOG, SEED = 40.0, 1.2e6, 1
+
+
+class _Sizes(TypedDict):
+    horizon_s: float
+    rhos: tuple[float, ...]
+
+
 RHOS = (0.9, 0.95)
 #: Run size of the full experiment and of the --fast one: rho 0.95 only, where priority to the
 #: exiting classes diverges within 3000 s (at 0.9 its oscillations need the full horizon to show).
-SIZES = {False: {"horizon_s": 12_000.0, "rhos": RHOS}, True: {"horizon_s": 4_000.0, "rhos": (0.95,)}}
+SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 12_000.0, "rhos": RHOS},
+                             True: {"horizon_s": 4_000.0, "rhos": (0.95,)}}
 #: (rule, weighting, name in the figures)
 RULES = (("exit", "tokens", "exit"), ("entry", "tokens", "entry"), ("max-pressure", "tokens", "max-pressure"))
 EXTRA = ((0.95, "max-pressure", "jobs", "max-pressure (jobs)"),)
@@ -91,6 +101,13 @@ def _fluid_overlay(run: dict, level: float) -> dict | None:
             "e1_tokens": (df["A1"] + df["B2"]).tolist()[::10], "e2_tokens": (df["B1"] + df["A2"]).tolist()[::10]}
 
 
+def _virtual_station(rho: float) -> dict:
+    """The virtual-station analysis of the network under priority to the exiting visits."""
+    vs = virtual_station(rybko_stolyar(rho, "exit"))
+    assert vs is not None  # the Rybko-Stolyar network has the two-station shape by construction
+    return vs.to_dict()
+
+
 def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None) -> dict:
     """The experiment into ``out``; ``horizon`` (seconds) overrides the size's, ``workers`` the processes."""
     out = Path(out)
@@ -98,7 +115,8 @@ def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers:
     rhos = SIZES[fast]["rhos"]
     out.mkdir(parents=True, exist_ok=True)
     combos = [(rho, r, w, name) for rho in rhos for r, w, name in RULES] + [e for e in EXTRA if e[0] in rhos]
-    tasks = [(sim_task, (rho, r, w, horizon)) for rho, r, w, _ in combos]
+    tasks: list[tuple[Callable[..., dict], tuple[Any, ...]]] = [(sim_task, (rho, r, w, horizon))
+                                                                  for rho, r, w, _ in combos]
     tasks += [(fluid_task, (rho, r, w)) for rho, r, w, _ in combos]
     results = run_tasks(tasks, workers)
     sims, fluids = results[: len(combos)], results[len(combos):]
@@ -111,7 +129,7 @@ def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers:
             sim["fluid_overlay"] = _fluid_overlay(sim, 5 * normal)
         else:
             sim["fluid_overlay"] = None
-    vs = {rho: virtual_station(rybko_stolyar(rho, "exit")).to_dict() for rho in rhos}
+    vs = {rho: _virtual_station(rho) for rho in rhos}
     by = {(s["rho"], s["name"]): s for s in sims}
     costs = {}
     for rho, _, _, name in combos:

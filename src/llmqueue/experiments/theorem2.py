@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -20,8 +21,16 @@ from ..lab.spec import make_spec
 from .common import engine, pmap, trajectory, write_result
 
 RATES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4)
+
+
+class _Sizes(TypedDict):
+    horizon_s: float
+    rates: tuple[float, ...]
+
+
 #: Run size of the full experiment and of the --fast one.
-SIZES = {False: {"horizon_s": 1225.0, "rates": RATES}, True: {"horizon_s": 300.0, "rates": (0.6, 0.9, 1.1, 1.4)}}
+SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 1225.0, "rates": RATES},
+                             True: {"horizon_s": 300.0, "rates": (0.6, 0.9, 1.1, 1.4)}}
 
 
 def run(out: Path, *, fast: bool = False) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -23,8 +23,16 @@ from .common import pmap, write_result
 
 RATE = 10.0
 BUDGETS = (64, 128, 256, 384, 512, 768, 1024, 1536, 2048)
+
+
+class _Sizes(TypedDict):
+    horizon_s: float
+    budgets: tuple[int, ...]
+
+
 #: Run size of the full experiment and of the --fast one.
-SIZES = {False: {"horizon_s": 600.0, "budgets": BUDGETS}, True: {"horizon_s": 150.0, "budgets": (64, 256, 1024)}}
+SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 600.0, "budgets": BUDGETS},
+                             True: {"horizon_s": 150.0, "budgets": (64, 256, 1024)}}
 
 
 def run(out: Path, *, fast: bool = False) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -22,8 +23,16 @@ from .common import engine, pmap, scenario_args, trajectory, write_result
 
 CONFIGS = (("sarathi", 128), ("orca", 128), ("sarathi", 1024), ("fastertransformer", 128), ("vllm", 128))
 K_MAX = 100
+
+
+class _Sizes(TypedDict):
+    horizon_s: float
+    boundary_points: int
+
+
 #: Run size of the full experiment and of the --fast one (boundary points of the region plot).
-SIZES = {False: {"horizon_s": 300.0, "boundary_points": 91}, True: {"horizon_s": 120.0, "boundary_points": 31}}
+SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 300.0, "boundary_points": 91},
+                             True: {"horizon_s": 120.0, "boundary_points": 31}}
 STYLE = {("sarathi", 128): "-", ("orca", 128): "-", ("sarathi", 1024): "--"}
 
 
@@ -42,8 +51,9 @@ def run(out: Path, *, fast: bool = False) -> dict:
     t0 = time.monotonic()
     payload, base = scenario_args("vertex-c")
     sc = build_scenario(payload, base)
-    assert sc.workload.arrival is not None  # the vertex-c scenario generates arrivals
-    rate = sc.workload.arrival.rate
+    arrival = sc.single_specs()[1].arrival
+    assert arrival is not None  # the vertex-c scenario generates arrivals
+    rate = arrival.rate
     bt = sc.build_batch_time()
     horizon = SIZES[fast]["horizon_s"]
     jobs = [(payload, base, engine(p, b, K_MAX), rate, 0, horizon) for p, b in CONFIGS]

@@ -83,6 +83,7 @@ def run_point(payload: dict, base: str, params: dict) -> dict:
     """Simulate one point (escalating the horizon while inconclusive) and return its table row."""
     sc = build_scenario(payload, base, {**engine_overrides(params), **rate_overrides(params["rate"], 1.0)})
     ref = reference(sc)
+    has_memory = sc.single_specs()[0].memory is not None
     rate = float(params["rate"])
     tol = tolerance_tokens(ref.offered_tokens(rate), params["tolerance"])
     fluid = ref.fluid_slope(rate)
@@ -99,7 +100,7 @@ def run_point(payload: dict, base: str, params: dict) -> dict:
             row = _stalled_row(ref, rate, tol, str(e))
             row.update(horizon_used_s=horizon, fluid_line=max(0.0, fluid) if fluid is not None else math.nan,
                        fluid_in_ci=False)
-            if sc.engine.memory is not None:
+            if has_memory:
                 row["preemptions"] = 0
             return {**base_row, **row}
         path = RunPath.from_result(res, horizon)
@@ -116,7 +117,7 @@ def run_point(payload: dict, base: str, params: dict) -> dict:
            "horizon_used_s": horizon, "num_iterations": s["num_iterations"], "completed": s["completed"],
            "in_system_at_end": s["in_system_at_end"], "final_backlog_tokens": s["final_backlog_tokens"],
            **{k: (math.nan if s.get(k) is None else s[k]) for k in LATENCY_KEYS}}
-    if sc.engine.memory is not None:   # the column exists in sweeps of scenarios with memory only
+    if has_memory:   # the column exists in sweeps of scenarios with memory only
         row["preemptions"] = int(s["preemptions"])
     if fluid is not None:
         fc = compare_fluid(est, fluid)

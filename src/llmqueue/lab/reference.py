@@ -20,9 +20,13 @@ when memory binds, Theorem 2's fluid line does not apply and the fluid slope is 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..analysis.theory import capacity_report, stability_region_scale
 from ..config import Scenario, ScenarioError
+
+if TYPE_CHECKING:
+    from ..memory.config import MemoryConfig
 
 
 @dataclass(frozen=True)
@@ -73,16 +77,16 @@ def reference(sc: Scenario) -> Reference:
     ref = Reference(lambda_star=lam, source=source, capacity_tokens_per_s=rep.capacity_tokens_per_s,
                     mean_prompt_tokens=m_p, mean_decode_tokens=m_d, max_batch_size=k,
                     work_conserving=bool(policy.work_conserving))
-    return _with_memory(ref, sc, wl) if sc.engine.memory is not None else ref
+    memory = sc.build_memory()
+    return _with_memory(ref, sc, wl, memory) if memory is not None else ref
 
 
-def _with_memory(ref: Reference, sc: Scenario, wl) -> Reference:
+def _with_memory(ref: Reference, sc: Scenario, wl, cfg: MemoryConfig) -> Reference:
     """``ref`` with the KV-memory bound: lambda* is the smaller of the two bounds."""
     if wl.prompt_tokens is None or wl.decode_tokens is None:
         raise ScenarioError("engine.memory: the memory bound needs length distributions "
                             "(workload.prompt_tokens and decode_tokens), not a replayed trace")
     from ..memory.theory import memory_capacity
-    cfg = sc.engine.memory.build()
     mc = memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens, cfg.block_size,
                          wl.prompt_tokens, wl.decode_tokens)
     if mc.lambda_memory >= ref.lambda_star:

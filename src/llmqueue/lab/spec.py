@@ -112,7 +112,8 @@ def make_spec(scenario: str, *, rates: list[float] | None = None, relative: bool
               batches: int = 10, bisect: BisectSpec | None = None) -> SweepSpec:
     """Load the scenario, fill in defaults and check every axis; bad input raises one ValueError."""
     sc, base = load(scenario)
-    if sc.workload.arrival is None:
+    eng, wspec = sc.single_specs()
+    if wspec.arrival is None:
         raise ScenarioError(f"{scenario}: sweeping arrival rates needs a generated workload "
                             "(workload.arrival), not a trace or initial requests only")
     payload = scenario_payload(sc)
@@ -120,14 +121,14 @@ def make_spec(scenario: str, *, rates: list[float] | None = None, relative: bool
     if not rates:
         raise ValueError("give at least one rate")
     rates = [_positive("every rate", r) for r in rates]
-    policies = [p.lower() for p in (policies or [sc.engine.policy])]
+    policies = [p.lower() for p in (policies or [eng.policy])]
     for p in policies:
         policy_info(p)   # an unknown name raises PolicyError listing the registry's names
-    budgets = list(token_budgets or [sc.engine.token_budget])
+    budgets = list(token_budgets or [eng.token_budget])
     for b in budgets:
         if not isinstance(b, int) or b < 1:
             raise ValueError(f"token budgets must be integers >= 1, got {b!r}")
-    kmaxes = list(max_batch_sizes) if max_batch_sizes is not None else [sc.engine.max_batch_size]
+    kmaxes = list(max_batch_sizes) if max_batch_sizes is not None else [eng.max_batch_size]
     for k in kmaxes:
         if k is not None and (not isinstance(k, int) or k < 1):
             raise ValueError(f"k_max values must be integers >= 1 or none, got {k!r}")
@@ -139,7 +140,7 @@ def make_spec(scenario: str, *, rates: list[float] | None = None, relative: bool
     if horizon_s is None:
         horizon_s = sc.simulation.horizon_s
     if horizon_s is None:
-        t_full = sc.build_batch_time().load_time(sc.engine.token_budget)
+        t_full = sc.build_batch_time().load_time(eng.token_budget)
         horizon_s = float(round(DEFAULT_HORIZON_BATCHES * t_full))
     horizon_s = _positive("the horizon", horizon_s)
     max_horizon_s = 4 * horizon_s if max_horizon_s is None else _positive("the maximum horizon", max_horizon_s)

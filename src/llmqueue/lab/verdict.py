@@ -30,6 +30,10 @@ STABLE, UNSTABLE, INCONCLUSIVE = "stable", "unstable", "inconclusive"
 
 @dataclass(frozen=True)
 class Verdict:
+    """``verdict`` (stable, unstable or inconclusive) with the tolerance it used and its reason;
+    an inconclusive verdict may say how long a run (``needed_horizon_s``) or how many
+    replications (``needed_replications``) would decide it."""
+
     verdict: str
     tolerance_tokens_per_s: float
     reason: str

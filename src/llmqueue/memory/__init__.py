@@ -1,6 +1,6 @@
-"""KV-cache memory: the memory configuration, GPU/model KV budgets, memory-aware policies and the memory-aware capacity theory (spec section 6). See
-docs/memory.md. The engine core (:mod:`llmqueue.engine`) runs the memory; ``simulate(...,
-memory=...)`` is the entry point.
+"""KV-cache memory: the memory configuration, GPU/model KV budgets, memory-aware policies and the
+memory-aware capacity theory (spec section 6). See docs/memory.md. The engine core
+(:mod:`llmqueue.engine`) runs the memory; ``simulate(..., memory=...)`` is the entry point.
 
 The KV manager itself is part of the engine core (:mod:`llmqueue.engine.kv`). Names are loaded
 on first use, so importing :mod:`llmqueue.memory.config` imports nothing else.

@@ -27,6 +27,17 @@ from .workflow import Workflow
 ROUTER_RULES = ("round_robin", "jsq", "least_tokens", "power_of_two")
 
 
+def _check_parts(owner: str, name: object, who: str,
+                 parts: tuple[tuple[str, object, type | tuple[type, ...], str], ...] = ()) -> None:
+    """``name`` non-empty (else "``owner`` needs a non-empty name"), then each part
+    ``(field, value, type, what)`` an instance of its type (else "``who`` 'name': field must be what")."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{owner} needs a non-empty name, got {name!r}")
+    for field, value, kind, what in parts:
+        if not isinstance(value, kind):
+            raise ValueError(f"{who} {name!r}: {field} must be {what}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class NetEngine:
     """An engine of the network; ``memory`` (None: not modelled) is its own KV cache."""
@@ -37,14 +48,10 @@ class NetEngine:
     memory: MemoryConfig | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"an engine needs a non-empty name, got {self.name!r}")
-        if not isinstance(self.policy, Policy):
-            raise ValueError(f"engine {self.name!r}: policy must be a Policy, got {self.policy!r}")
-        if not isinstance(self.batch_time, BatchTimeModel):
-            raise ValueError(f"engine {self.name!r}: batch_time must be a batch-time model, got {self.batch_time!r}")
-        if self.memory is not None and not isinstance(self.memory, MemoryConfig):
-            raise ValueError(f"engine {self.name!r}: memory must be a MemoryConfig, got {self.memory!r}")
+        _check_parts("an engine", self.name, "engine", (
+            ("policy", self.policy, Policy, "a Policy"),
+            ("batch_time", self.batch_time, BatchTimeModel, "a batch-time model"),
+            ("memory", self.memory, (MemoryConfig, type(None)), "a MemoryConfig")))
 
     @property
     def capacity(self) -> float:
@@ -63,8 +70,7 @@ class Router:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "engines", tuple(self.engines))
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"a router needs a non-empty name, got {self.name!r}")
+        _check_parts("a router", self.name, "router")
         if not self.engines:
             raise ValueError(f"router {self.name!r} has no engines")
         if len(set(self.engines)) != len(self.engines):
@@ -93,12 +99,9 @@ class JobClass:
     workflow: Workflow
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"a job class needs a non-empty name, got {self.name!r}")
-        if not isinstance(self.arrival, ArrivalProcess):
-            raise ValueError(f"class {self.name!r}: arrival must be an arrival process, got {self.arrival!r}")
-        if not isinstance(self.workflow, Workflow):
-            raise ValueError(f"class {self.name!r}: workflow must be a Workflow, got {self.workflow!r}")
+        _check_parts("a job class", self.name, "class", (
+            ("arrival", self.arrival, ArrivalProcess, "an arrival process"),
+            ("workflow", self.workflow, Workflow, "a Workflow")))
         object.__setattr__(self, "workflow", self.workflow.with_labels(self.name))
 
     @property

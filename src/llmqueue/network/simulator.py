@@ -91,7 +91,8 @@ class _NetworkRun:
                                   iteration_log=il, on_complete=self._visit_done, validate=validate, name=e.name,
                                   idle_wait=e.batch_time.duration(0, 1, 0) if getattr(e.policy, "may_idle", False)
                                   else None, on_backlog=self.board.adjuster(i))
-                        for i, (e, rl, il) in enumerate(zip(net.engines, self.request_logs, self.iteration_logs, strict=True))]
+                        for i, (e, rl, il) in enumerate(zip(net.engines, self.request_logs, self.iteration_logs,
+                                                            strict=True))]
         if any(isinstance(e.policy, MaxPressure) for e in net.engines):
             routes, sizes = visit_routes(net), visit_tokens(net)
             for sim, e in zip(self.engines, net.engines):

@@ -10,6 +10,7 @@ exactly what Sarathi-Serve plans.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engine.plan import BatchPlan
@@ -56,7 +57,7 @@ class VLLMV1(Policy):
         resident.sort(key=lambda s: (rank.get(s.job_class, len(rank)), s.order), reverse=True)
         return [s.request_id for s in resident]
 
-    def gate(self, view: MemoryView):
+    def gate(self, view: MemoryView) -> Callable[[RequestState], bool] | None:
         """Extra admission test for waiting requests, as a function ``ok(state) -> bool`` that is
         called in admission order and may count what it admitted; None: no extra test."""
         return None
@@ -139,7 +140,7 @@ class ThresholdAdmission(VLLMV1):
         final = max(s.context_tokens, r.prompt_tokens + int(round(reserve)))
         return view.blocks_for(min(final, r.total_tokens) if self.reserve == "declared" else final)
 
-    def gate(self, view: MemoryView):
+    def gate(self, view: MemoryView) -> Callable[[RequestState], bool] | None:
         by_id = {x.request_id: x for x in view.requests}
         projected = [sum(max(held, self._final_blocks(by_id[rid], view))
                          for rid, held in view.kv_blocks.items() if rid in by_id)]

@@ -13,11 +13,15 @@ runs, not with the package (it costs a second at start-up).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..engine.plan import BatchPlan, validate_plan
 from ..engine.request import Request
 from ..engine.state import EngineView, RequestState
 from ..errors import PlanError
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 from .base import Policy
 
 
@@ -51,7 +55,7 @@ class Counterexample:
         return "\n".join(lines)
 
 
-def _state_strategy(max_tokens: int, max_requests: int):
+def _state_strategy(max_tokens: int, max_requests: int) -> SearchStrategy[EngineView]:
     from hypothesis import strategies as st
     one = st.tuples(st.integers(0, max_tokens), st.integers(0, max_tokens), st.booleans())
 

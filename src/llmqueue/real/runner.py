@@ -161,6 +161,8 @@ class ModelRunner:
     def swap_in(self, rid: int) -> None:
         """Write ``rid``'s swapped keys and values into the blocks the core gave it back."""
         s = self._seqs[rid]
+        if s.host is None:
+            raise ValueError(f"request {rid}: swapped in without having been swapped out")
         n, k, v = s.host
         idx = torch.from_numpy(self.cache.append(rid, n)).to(self.device)
         self.cache.k[:, :, idx] = k.to(self.device)

@@ -10,6 +10,7 @@ drive the same code; KV memory (``memory``) is the core's, not a subclass's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.core import EngineCore, Step
@@ -20,6 +21,9 @@ from ..errors import EngineStalled
 from ..memory.config import MemoryConfig
 from ..policies.base import Policy
 from .kernel import DECIDE, ITERATION_END, Kernel
+
+if TYPE_CHECKING:
+    from ..engine.core import Policy as CorePolicy
 
 __all__ = ["EngineStalled", "IterationLog", "RequestLog", "SimEngine", "stalled"]
 
@@ -52,11 +56,11 @@ class SimEngine:
 
     # -- what the core knows ------------------------------------------------------------------
     @property
-    def policy(self) -> Policy:
+    def policy(self) -> CorePolicy:
         return self.core.policy
 
     @policy.setter
-    def policy(self, policy: Policy) -> None:
+    def policy(self, policy: CorePolicy) -> None:
         self.core.policy = policy
 
     batch_time = property(lambda self: self.core.batch_time)

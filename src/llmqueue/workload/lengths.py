@@ -12,6 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,8 +34,12 @@ def _count(what: str, value: object) -> int:
 class LengthDistribution(ABC):
     """A distribution of non-negative integer token counts."""
 
-    #: Exact mean of the sampled values (a field or property in each subclass).
-    mean: float
+    if TYPE_CHECKING:
+        # Declared for the type checker only, read-only: a subclass makes it a field (Geometric)
+        # or a property; a class attribute here would become the dataclass fields' default.
+        @property
+        def mean(self) -> float:
+            """Exact mean of the sampled values."""
 
     @abstractmethod
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -216,7 +221,7 @@ class Empirical(LengthDistribution):
         return rng.choice(self._values, size=n, p=self._probs)
 
     @property
-    def mean(self) -> float:  # type: ignore[override]  # computed, read-only here
+    def mean(self) -> float:
         if self._probs is None:
             return float(np.mean(self._values))
         return float(np.dot(self._values, self._probs))

@@ -221,7 +221,9 @@ class Workload:
         if self.trace is not None:
             sizes += self._replayed.prompt_tokens.tolist()
         elif self.arrival is not None:
-            if self.prompt_tokens.max_value is None:
+            assert self.prompt_tokens is not None  # __post_init__: an arrival process comes with lengths
+            top = self.prompt_tokens.max_value
+            if top is None:
                 return None
-            sizes.append(self.prompt_tokens.max_value)
+            sizes.append(top)
         return max(sizes, default=0)

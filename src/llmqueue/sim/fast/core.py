@@ -121,9 +121,9 @@ def run_epoch(S: CoreState, F: RequestFeed, P: PolicySpec, out: EpochBuffer, max
     zn = zidx[zr] - ab if zr < nzr else BIG           # next prompt-0 request (relative)
     if ar >= stop_r:
         max_iters = 0
-    while iters < max_iters:
+    while True:
         # ---- admissions: every request that arrived by this boundary -------------------------
-        if ta <= now:
+        if ta <= now and iters < max_iters:
             ar += 1
             ta = arr[ar]
             while ta <= now:                            # (the +inf sentinel ends this)
@@ -131,23 +131,35 @@ def run_epoch(S: CoreState, F: RequestFeed, P: PolicySpec, out: EpochBuffer, max
                 ta = arr[ar]
             qr = pcum[ar] - qb
             cqa = cums[qr]
-            while zn < ar:                              # prompt 0: decoding from admission
+            if ar >= stop_r:
+                max_iters = iters                       # read more input before deciding
+        # ---- requests that start decoding (request i, d decode tokens): first the prompts the
+        # last batch finished, then the admitted requests with prompt 0 (decoding from admission)
+        while nxt <= C or zn < ar:
+            if nxt <= C:                                # a prefill ended
+                d = pdec[hr]
+                i = padm[hr]
+                hr += 1
+                nxt = cums[hr + 1]
+                if not d:
+                    continue                            # no decode tokens: done with its prefill
+            else:                                       # prompt 0: decoding from admission
                 i = zn + ab
                 zr += 1
                 zn = zidx[zr] - ab if zr < nzr else BIG
                 d = dec[i - ab]
-                if trunc:
-                    heappush(W, i)
-                    wleft[i] = d
-                    nW += 1
-                else:
-                    f = G + d
-                    fin[i - ab] = f
-                    ecnt[f] = ecnt.get(f, 0) + 1
-                    nA += 1
-                    fresh += 1
-            if ar >= stop_r:
-                break                                   # read more input before deciding
+            if trunc:
+                heappush(W, i)
+                wleft[i] = d
+                nW += 1
+            else:
+                f = G + d
+                fin[i - ab] = f
+                ecnt[f] = ecnt.get(f, 0) + 1
+                nA += 1
+                fresh += 1
+        if iters >= max_iters:
+            break
         nD = nA + nW
         if nD == 0 and qr == hr:                        # idle until the next arrival
             if ta > horizon or ta == INF:
@@ -296,23 +308,7 @@ def run_epoch(S: CoreState, F: RequestFeed, P: PolicySpec, out: EpochBuffer, max
             if k > 1:
                 C += k * x
             else:
-                C = Cn
-                while nxt <= Cn:                        # prefills that ended
-                    d = pdec[hr]
-                    if d:
-                        i = padm[hr]
-                        if trunc:
-                            heappush(W, i)
-                            wleft[i] = d
-                            nW += 1
-                        else:
-                            f = G + d
-                            fin[i - ab] = f
-                            ecnt[f] = ecnt.get(f, 0) + 1
-                            nA += 1
-                            fresh += 1
-                    hr += 1                             # (no decode tokens: done with its prefill)
-                    nxt = cums[hr + 1]
+                C = Cn                                  # the prefills that ended start decoding above
     S.now, S.G, S.C = now, G, C
     S.ai, S.h, S.qa, S.zq = ar + ab, hr + qb, qr + qb, zr + F.zbase
     S.nA, S.nW, S.fresh, S.trunc = nA, nW, fresh, trunc
