@@ -15,7 +15,7 @@ without prefix caching). With prefix caching the requests table gets a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,14 +29,16 @@ from ..memory.config import MemoryConfig
 from ..policies.base import Policy
 from .engine import IterationLog, RequestLog, SimEngine
 from .kernel import ARRIVAL, Kernel
+from .summary import LatencyStats, MemoryStats, RunCounts, RunTotals
 
 if TYPE_CHECKING:  # pandas is imported by the run that builds the tables, not by importing this
     import pandas as pd
 
 
-@dataclass
-class SimResult:
-    """What one run produced. Times in seconds; NaN where an event has not happened.
+@dataclass(kw_only=True)
+class SimResult(RunTotals):
+    """What one run produced, its tables in memory. Times in seconds; NaN where an event has not
+    happened.
 
     The memory fields are set when memory was modelled (``memory`` is not None): the
     ``preemptions`` table (one row per preemption), ``memory_iterations`` (per-iteration KV
@@ -47,50 +49,48 @@ class SimResult:
     requests: pd.DataFrame
     iterations: pd.DataFrame
     itl: np.ndarray
-    end_time: float
-    tokens_arrived: int
-    tokens_processed: int
-    tokens_left: int
-    policy: Policy
-    batch_time: BatchTimeModel
     compositions: list[BatchPlan] | None = None
-    labels: dict[int, str] = field(default_factory=dict)
     memory: MemoryConfig | None = None
     preemptions: pd.DataFrame | None = None
     memory_iterations: pd.DataFrame | None = None
-    tokens_recomputed: int = 0
     peak_kv_tokens: int = 0
-    tokens_cached: int = 0
     prefix_queries: int = 0
 
-    def summary(self) -> dict:
-        from .metrics import summarize
-        s = summarize(self)
-        if self.memory is not None:
-            s.update(memory_summary(self))
-        return s
+    def counts(self) -> RunCounts:
+        from .metrics import request_latencies
+        req, it = self.requests, self.iterations
+        done = req[req["completion_time"].notna()]
+        lat = request_latencies(req)
+        return RunCounts(
+            num_requests=int(len(req)), completed=int(len(done)), output_tokens=int(done["decode_tokens"].sum()),
+            num_iterations=int(len(it)),
+            busy_s=float((it["end_time"] - it["start_time"]).sum()) if len(it) else 0.0,
+            mean_batch_tokens=float((it["prefill_tokens"] + it["decode_tokens"]).mean()) if len(it) else 0.0,
+            max_backlog_tokens=int(it["backlog_tokens"].max()) if len(it) else 0,
+            max_num_in_system=int(it["num_in_system"].max()) if len(it) else 0,
+            ttft=LatencyStats.of(lat["ttft"]), tpot=LatencyStats.of(lat["tpot"]),
+            e2el=LatencyStats.of(lat["e2el"]), itl=LatencyStats.of(self.itl))
 
-
-def memory_summary(res: SimResult) -> dict:
-    """The summary keys a run with memory adds (and ``tokens_conserved`` with recomputation)."""
-    p, m, mem = res.preemptions, res.memory_iterations, res.memory
-    s = {"tokens_recomputed": res.tokens_recomputed,
-         "tokens_conserved": (res.tokens_arrived + res.tokens_recomputed
-                              == res.tokens_processed + res.tokens_cached + res.tokens_left),
-         "kv_capacity_tokens": mem.num_blocks * mem.block_size,
-         "peak_kv_tokens": res.peak_kv_tokens,
-         "mean_kv_tokens": float(m["kv_used_tokens"].mean()) if len(m) else 0.0,
-         "preemptions": int(len(p)),
-         "preemptions_recompute": int((p["mode"] == "recompute").sum()) if len(p) else 0,
-         "preemptions_swap": int((p["mode"] == "swap").sum()) if len(p) else 0,
-         "requests_preempted": int(p["request_id"].nunique()) if len(p) else 0,
-         "swap_time_s": float(m["swap_time"].sum()) if len(m) else 0.0}
-    if mem.prefix_caching:
-        s["tokens_cached"] = res.tokens_cached
-        s["prefix_cache_hit_tokens"] = res.tokens_cached
-        s["prefix_cache_queries"] = res.prefix_queries
-        s["prefix_cache_hit_rate"] = res.tokens_cached / res.prefix_queries if res.prefix_queries else 0.0
-    return s
+    def memory_stats(self) -> MemoryStats | None:
+        """The KV memory's keys of the summary (None when memory was not modelled)."""
+        p, m, mem = self.preemptions, self.memory_iterations, self.memory
+        if mem is None:
+            return None
+        prefix = {}
+        if mem.prefix_caching:
+            prefix = dict(tokens_cached=self.tokens_cached, prefix_cache_hit_tokens=self.tokens_cached,
+                          prefix_cache_queries=self.prefix_queries,
+                          prefix_cache_hit_rate=(self.tokens_cached / self.prefix_queries
+                                                 if self.prefix_queries else 0.0))
+        return MemoryStats(
+            tokens_recomputed=self.tokens_recomputed, kv_capacity_tokens=mem.num_blocks * mem.block_size,
+            peak_kv_tokens=self.peak_kv_tokens,
+            mean_kv_tokens=float(m["kv_used_tokens"].mean()) if len(m) else 0.0,
+            preemptions=int(len(p)),
+            preemptions_recompute=int((p["mode"] == "recompute").sum()) if len(p) else 0,
+            preemptions_swap=int((p["mode"] == "swap").sum()) if len(p) else 0,
+            requests_preempted=int(p["request_id"].nunique()) if len(p) else 0,
+            swap_time_s=float(m["swap_time"].sum()) if len(m) else 0.0, **prefix)
 
 
 class _Feeder:
