@@ -261,3 +261,132 @@ def run_summary(run: RunTotals, c: RunCounts, memory: MemoryStats | None = None)
         mean_batch_tokens=c.mean_batch_tokens, max_backlog_tokens=c.max_backlog_tokens,
         final_backlog_tokens=run.tokens_left, max_num_in_system=c.max_num_in_system,
         ttft=c.ttft, tpot=c.tpot, e2el=c.e2el, itl=c.itl, memory=memory)
+
+
+def _rows(cls, d: Any, what: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise SummaryError(f"{what} must be an object of rows, got {d!r}")
+    return {str(k): cls.from_dict(v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One job class of a network run."""
+
+    arrival_rate: float
+    jobs: int
+    completed: int
+    throughput_jobs_per_s: float
+    mean_visits: float | None
+    e2el: LatencyStats
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "e2el"}
+        return {**d, **self.e2el.to_dict("e2el")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassRow:
+        return cls(**_typed(cls, d, skip=("e2el",)), e2el=LatencyStats.from_dict(d, "e2el"))
+
+
+@dataclass(frozen=True)
+class EngineRow:
+    """One engine of a network run; the memory keys are None for an engine without KV memory."""
+
+    policy: str
+    batch_time: str
+    capacity_tokens_per_s: float
+    rho: float
+    token_throughput: float
+    utilization: float
+    busy_fraction: float
+    num_iterations: int
+    mean_batch_tokens: float
+    max_backlog_tokens: int
+    final_backlog_tokens: int
+    preemptions: int | None = None
+    tokens_recomputed: int | None = None
+    prefix_cache_hit_tokens: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if self.preemptions is None:
+            for k in ("preemptions", "tokens_recomputed", "prefix_cache_hit_tokens"):
+                del d[k]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EngineRow:
+        return cls(**_typed(cls, d))
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """The visits of one step label (``<class>.<step>``) of a network run."""
+
+    engines: list[str]
+    visits: int
+    completed: int
+    mean_tokens: float
+    ttft: LatencyStats
+    e2el: LatencyStats
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"engines": list(self.engines), "visits": self.visits, "completed": self.completed,
+                "mean_tokens": self.mean_tokens, **self.ttft.to_dict("ttft"), **self.e2el.to_dict("e2el")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LabelRow:
+        kw = _typed(cls, d, skip=("ttft", "e2el"))
+        if not isinstance(kw["engines"], list):
+            raise SummaryError(f"engines must be a list, got {kw['engines']!r}")
+        return cls(**kw, ttft=LatencyStats.from_dict(d, "ttft"), e2el=LatencyStats.from_dict(d, "e2el"))
+
+
+@dataclass(frozen=True)
+class NetworkSummary(_FlatKeys):
+    """The summary of a network run: totals, the jobs' e2el, and rows per class, engine and label."""
+
+    duration_s: float
+    seed: int
+    stopped_early: bool
+    jobs_arrived: int
+    jobs_completed: int
+    jobs_in_system_at_end: int
+    max_backlog_tokens: int
+    final_backlog_tokens: int
+    backlog_slope_tokens_per_s: float
+    tokens_conserved: bool
+    e2el: LatencyStats
+    classes: dict[str, ClassRow]
+    engines: dict[str, EngineRow]
+    labels: dict[str, LabelRow]
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    _ROWS: ClassVar[dict[str, type]] = {"classes": ClassRow, "engines": EngineRow, "labels": LabelRow}
+
+    def with_extra(self, extra: dict | None) -> NetworkSummary:
+        return dataclasses.replace(self, extra={**self.extra, **(extra or {})})
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "e2el":
+                d.update(v.to_dict("e2el"))
+            elif f.name in self._ROWS:
+                d[f.name] = {k: row.to_dict() for k, row in v.items()}
+            elif f.name != "extra":
+                d[f.name] = v
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetworkSummary:
+        if not isinstance(d, dict):
+            raise SummaryError(f"a network summary is a JSON object, got {type(d).__name__}")
+        kw = _typed(cls, d, skip=("e2el", *cls._ROWS))
+        kw["e2el"] = LatencyStats.from_dict(d, "e2el")
+        kw.update({k: _rows(row, _need(d, k, cls.__name__), k) for k, row in cls._ROWS.items()})
+        known = set(cls(**kw).to_dict())
+        return cls(**kw, extra={k: v for k, v in d.items() if k not in known})
