@@ -38,7 +38,8 @@ def _need(d: dict, key: str, what: str) -> Any:
 
 
 class _FlatKeys:
-    """``s[key]``, ``s.get(key)``, ``key in s`` and ``s.keys()`` by summary.json's flat key names."""
+    """``s[key]``, ``s.get(key)``, ``key in s``, ``s.keys()`` and ``dict(s)`` by summary.json's flat
+    key names (read-only)."""
 
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -54,6 +55,12 @@ class _FlatKeys:
 
     def keys(self):
         return self.to_dict().keys()
+
+    def items(self):
+        return self.to_dict().items()
+
+    def __iter__(self):
+        return iter(self.to_dict())
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,8 @@ def build(folder: Path) -> tuple[str, list[str]]:
     axes[0][1].set(xlabel="time (s)", ylabel="requests", title="requests in system")
     for ax in axes[0]:
         ax.grid(alpha=0.3)
-    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from the requests and iterations tables"))
+    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from the requests and "
+                                  "iterations tables"))
     for png in sorted(folder.glob("*.png")):
         body.append(h.figure_file(png, png.stem.replace("_", " ")))
     body.append("<h2>Summary</h2>")
