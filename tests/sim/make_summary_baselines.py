@@ -7,10 +7,10 @@ from pathlib import Path
 
 from llmqueue.engine import paper_staircase
 from llmqueue.memory.config import MemoryConfig
-from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.network import JobClass, NetEngine, Network, Step, Workflow, simulate_network
 from llmqueue.network.output import write_network_run
 from llmqueue.policies import make_policy
+from llmqueue.policies.memory_aware import VLLMV1
 from llmqueue.sim import simulate
 from llmqueue.sim.output import write_run
 from llmqueue.sim.stream import run_to_disk, simulate_to_disk
