@@ -54,8 +54,6 @@ ALLOWED_EDGES: dict[tuple[str, str], str] = {
 
 #: module-to-module imports that close a cycle today; who removes each one.
 ALLOWED_MODULE_CYCLE_EDGES: dict[tuple[str, str], str] = {
-    ("llmqueue.sim.fast.run", "llmqueue.sim.simulate"): "perf/core: the fast path builds SimResult, "
-                                                        "which lives in sim/simulate.py that calls the fast path",
 }
 
 
@@ -192,7 +190,6 @@ def test_no_modules_imported_by_name_strings():
 
 #: (importer, private name) pairs that exist today, and who removes them
 ALLOWED_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
-    ("llmqueue.sim.stream", "_jsonable"): "perf: records are written through one public writer",
     ("llmqueue.workload.workload", "_count"): "perf: the vectorised workload replaces it",
 }
 

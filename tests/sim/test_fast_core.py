@@ -287,7 +287,7 @@ def test_streamed_run_matches_in_memory(tmp_path, policy, fmt, engine):
     disk = simulate_to_disk(make_policy(policy, 128, 8), model, reqs, tmp_path, horizon=horizon,
                             engine=engine, fmt=fmt, backlog_resolution_s=0.5, **tuning)
     assert disk.engine == engine
-    a, b = mem.summary(), disk.summary()
+    a, b = mem.summary().to_dict(), disk.summary().to_dict()
     assert a.keys() == b.keys()
     for k, v in a.items():
         if isinstance(v, float) and b[k] is not None:

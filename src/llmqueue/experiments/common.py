@@ -65,7 +65,7 @@ def trajectory(payload: dict, base: str, overrides: dict, rate: float, seed: int
     fluid = ref.fluid_slope(rate)
     out = {"t": t.tolist(), "backlog": path.backlog(t).tolist(), "in_system": path.in_system(t).tolist(),
            "estimate": est.to_dict(), "verdict": v.to_dict(), "lambda_star": ref.lambda_star,
-           "rho": rate / ref.lambda_star, "fluid_slope": fluid, "summary": jsonable(res.summary())}
+           "rho": rate / ref.lambda_star, "fluid_slope": fluid, "summary": jsonable(res.summary().to_dict())}
     if fluid is not None:
         out["fluid"] = compare_fluid(est, fluid).to_dict()
     return out

@@ -58,9 +58,9 @@ def saturated_rate(policy, memory: MemoryConfig, prompt, decode, rate: float, ho
     work = int((it["prefill_tokens"].to_numpy()[late] + it["decode_tokens"].to_numpy()[late]).sum())
     wasted = int(pre.loc[pre["time"] > horizon / 2, "kv_tokens"].sum()) if len(pre) else 0
     s = res.summary()
-    assert s["tokens_conserved"] and s["peak_kv_tokens"] <= memory.capacity_tokens
+    assert s.tokens_conserved and s.memory is not None and s.memory.peak_kv_tokens <= memory.capacity_tokens
     m = float(prompt.mean) + float(decode.mean)
-    return {"rate": (work - wasted) / (horizon / 2) / m, "preemptions": s["preemptions"]}
+    return {"rate": (work - wasted) / (horizon / 2) / m, "preemptions": s.memory.preemptions}
 
 
 def sweep(horizon: float = 60.0, capacities=CAPACITIES) -> list[dict]:

@@ -59,10 +59,10 @@ def sim_task(rho: float, rule: str, weighting: str, horizon: float) -> dict:
         "time_s": b["time"].tolist(), "total_tokens": b["total_tokens"].tolist(),
         "e1_tokens": b["e1"].tolist(), "e2_tokens": b["e2"].tolist(),
         "buffers": {lab: res.buffers[lab].tolist() for lab in ("A1", "A2", "B1", "B2")},
-        "max_backlog_tokens": s["max_backlog_tokens"], "final_backlog_tokens": s["final_backlog_tokens"],
-        "slope_tokens_per_s": s["backlog_slope_tokens_per_s"], "jobs_completed": s["jobs_completed"],
-        "mean_e2e_s": _s(s["mean_e2el_ms"]), "p50_e2e_s": _s(s["p50_e2el_ms"]), "p99_e2e_s": _s(s["p99_e2el_ms"]),
-        "throughput_jobs_per_s": {c: v["throughput_jobs_per_s"] for c, v in s["classes"].items()},
+        "max_backlog_tokens": s.max_backlog_tokens, "final_backlog_tokens": s.final_backlog_tokens,
+        "slope_tokens_per_s": s.backlog_slope_tokens_per_s, "jobs_completed": s.jobs_completed,
+        "mean_e2e_s": _s(s.e2el.mean), "p50_e2e_s": _s(s.e2el.p50), "p99_e2e_s": _s(s.e2el.p99),
+        "throughput_jobs_per_s": {c: v.throughput_jobs_per_s for c, v in s.classes.items()},
     }
 
 

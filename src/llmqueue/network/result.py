@@ -15,12 +15,16 @@ Times are in seconds (NaN where an event has not happened). Tables:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..sim.engine import IterationLog, RequestLog
+from ..sim.metrics import request_latencies
+from ..sim.summary import ClassRow, EngineRow, LabelRow, LatencyStats, NetworkSummary
 from .model import Network
+from .traffic import rho
 
 
 @dataclass
@@ -38,8 +42,7 @@ class NetworkResult:
     tokens: dict[str, dict[str, int]] = field(default_factory=dict)   # engine -> arrived/processed/left
     # (and recomputed/cached/preemptions for an engine with KV memory)
 
-    def summary(self) -> dict:
-        from .metrics import summarize_network
+    def summary(self) -> NetworkSummary:
         return summarize_network(self)
 
     def engine_requests(self, engine: str) -> pd.DataFrame:
@@ -94,3 +97,72 @@ def build_result(net: Network, seed: int, engines, request_logs, iteration_logs,
                              preemptions=len(mem.preemptions))
     return NetworkResult(net, seed, jobs, visits, iterations, backlog, in_engine, buffers, end,
                          stopped_early, tokens)
+
+
+def backlog_slope(res: NetworkResult, start_fraction: float = 0.5, column: str = "total_tokens") -> float:
+    """Slope (tokens/s) of a sampled backlog column over the last ``1 - start_fraction`` of the run."""
+    b = res.backlog
+    part = b[b["time"] >= start_fraction * res.end_time]
+    if len(part) < 3:
+        return 0.0
+    return float(np.polyfit(part["time"], part[column], 1)[0])
+
+
+def summarize_network(res: NetworkResult) -> NetworkSummary:
+    net, span = res.network, res.end_time
+    jobs, visits = res.jobs, res.visits
+    done = jobs[jobs["completion_time"].notna()]
+    theory = rho(net)
+    s: dict[str, Any] = {
+        "duration_s": span,
+        "seed": res.seed,
+        "stopped_early": res.stopped_early,
+        "jobs_arrived": int(len(jobs)),
+        "jobs_completed": int(len(done)),
+        "jobs_in_system_at_end": int(len(jobs) - len(done)),
+        "max_backlog_tokens": int(res.backlog["total_tokens"].max()),
+        "final_backlog_tokens": int(sum(t["left"] for t in res.tokens.values())),
+        "backlog_slope_tokens_per_s": backlog_slope(res),
+        "tokens_conserved": all(t["arrived"] + t.get("recomputed", 0) == t["processed"] + t.get("cached", 0) + t["left"]
+                                for t in res.tokens.values()),
+    }
+    s["e2el"] = LatencyStats.of((done["completion_time"] - done["arrival_time"]).to_numpy())
+    classes = {}
+    for c in net.classes:
+        cj = jobs[jobs["job_class"] == c.name]
+        cd = cj[cj["completion_time"].notna()]
+        row: dict[str, Any] = {"arrival_rate": c.rate, "jobs": int(len(cj)), "completed": int(len(cd)),
+               "throughput_jobs_per_s": len(cd) / span if span > 0 else 0.0,
+               "mean_visits": float(cd["visits"].mean()) if len(cd) else None}
+        classes[c.name] = ClassRow(**row, e2el=LatencyStats.of((cd["completion_time"] - cd["arrival_time"]).to_numpy()))
+    s["classes"] = classes
+    engines = {}
+    for e in net.engines:
+        it = res.iterations[e.name]
+        tok = res.tokens[e.name]
+        cap = e.capacity
+        busy = float((it["end_time"] - it["start_time"]).sum()) if len(it) else 0.0
+        engines[e.name] = row = {
+            "policy": e.policy.describe(), "batch_time": e.batch_time.describe(),
+            "capacity_tokens_per_s": cap, "rho": theory[e.name],
+            "token_throughput": tok["processed"] / span if span > 0 else 0.0,
+            "utilization": tok["processed"] / (cap * span) if span > 0 else 0.0,
+            "busy_fraction": busy / span if span > 0 else 0.0,
+            "num_iterations": int(len(it)),
+            "mean_batch_tokens": float((it["prefill_tokens"] + it["decode_tokens"]).mean()) if len(it) else 0.0,
+            "max_backlog_tokens": int(res.backlog[e.name].max()),
+            "final_backlog_tokens": tok["left"],
+        }
+        if "recomputed" in tok:      # an engine with KV memory
+            row.update(preemptions=tok["preemptions"], tokens_recomputed=tok["recomputed"],
+                                   prefix_cache_hit_tokens=tok["cached"])
+    s["engines"] = {k: EngineRow(**v) for k, v in engines.items()}
+    per_label = {}
+    for label, v in visits.groupby("label", sort=False):
+        lat = request_latencies(v)
+        row = {"engines": sorted(v["engine"].unique().tolist()), "visits": int(len(v)),
+               "completed": int(v["completion_time"].notna().sum()),
+               "mean_tokens": float((v["prompt_tokens"] + v["decode_tokens"]).mean())}
+        per_label[label] = LabelRow(**row, ttft=LatencyStats.of(lat["ttft"]), e2el=LatencyStats.of(lat["e2el"]))
+    s["labels"] = per_label
+    return NetworkSummary(**s)

@@ -30,7 +30,7 @@ from ..engine.logs import IterationLog, RequestLog
 from ..engine.request import Request
 from ..memory.config import MemoryConfig
 from ..policies.base import Policy
-from ..sim.simulate import SimResult, frame, memory_fields
+from ..sim.result import SimResult, frame, memory_fields
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
 
 from .tables import check_format, read_run_table, run_table_exists, write_table  # noqa: F401 (re-exported)
 
@@ -29,8 +32,10 @@ def jsonable(x: Any) -> Any:
     return x
 
 
-#: The name :mod:`.stream` imports (listed in tests/test_imports.py until it imports ``jsonable``).
-_jsonable = jsonable
+def write_summary(summary, out: Path) -> None:
+    """``summary.json``: a :class:`~llmqueue.sim.summary.RunSummary` (or
+    :class:`~llmqueue.sim.summary.NetworkSummary`), extras included, as its flat keys."""
+    (Path(out) / "summary.json").write_text(json.dumps(jsonable(summary.to_dict()), indent=2) + "\n")
 
 
 def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: str = "") -> None:
@@ -52,8 +57,8 @@ def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: s
     write_table(path_stem.with_suffix(".parquet"), "parquet", cols, columns, dtypes)
 
 
-def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet") -> dict:
-    """Write the run's tables and summary; returns the summary dict. A run with KV memory also
+def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet") -> RunSummary:
+    """Write the run's tables and summary; returns the summary (``extra`` in its ``extra``). A run with KV memory also
     gets preemptions.csv and memory.csv (per-iteration memory).
 
     ``res`` is an in-memory :class:`~llmqueue.sim.simulate.SimResult` (tables written here) or
@@ -78,8 +83,6 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
         if res.memory is not None:               # the KV memory's records (what preempted when)
             res.preemptions.to_csv(out / "preemptions.csv", index=False)
             res.memory_iterations.to_csv(out / "memory.csv", index=False)
-    summary = res.summary()
-    if extra:
-        summary.update(extra)
-    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    summary = res.summary().with_extra(extra)
+    write_summary(summary, out)
     return summary

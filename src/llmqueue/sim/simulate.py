@@ -15,82 +15,21 @@ without prefix caching). With prefix caching the requests table gets a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..engine.batch_time import BatchTimeModel
-from ..engine.logs import PREEMPTION_COLUMNS
-from ..engine.plan import BatchPlan
 from ..engine.request import Request
 from ..errors import FastPathUnavailable
 from ..memory.config import MemoryConfig
 from ..policies.base import Policy
 from .engine import IterationLog, RequestLog, SimEngine
 from .kernel import ARRIVAL, Kernel
+from .result import SimResult, frame, memory_fields
 
 if TYPE_CHECKING:  # pandas is imported by the run that builds the tables, not by importing this
-    import pandas as pd
-
-
-@dataclass
-class SimResult:
-    """What one run produced. Times in seconds; NaN where an event has not happened.
-
-    The memory fields are set when memory was modelled (``memory`` is not None): the
-    ``preemptions`` table (one row per preemption), ``memory_iterations`` (per-iteration KV
-    columns, row for row with ``iterations``), recomputed tokens, the peak of the used KV, and
-    the prefix cache's hit and query tokens.
-    """
-
-    requests: pd.DataFrame
-    iterations: pd.DataFrame
-    itl: np.ndarray
-    end_time: float
-    tokens_arrived: int
-    tokens_processed: int
-    tokens_left: int
-    policy: Policy
-    batch_time: BatchTimeModel
-    compositions: list[BatchPlan] | None = None
-    labels: dict[int, str] = field(default_factory=dict)
-    memory: MemoryConfig | None = None
-    preemptions: pd.DataFrame | None = None
-    memory_iterations: pd.DataFrame | None = None
-    tokens_recomputed: int = 0
-    peak_kv_tokens: int = 0
-    tokens_cached: int = 0
-    prefix_queries: int = 0
-
-    def summary(self) -> dict:
-        from .metrics import summarize
-        s = summarize(self)
-        if self.memory is not None:
-            s.update(memory_summary(self))
-        return s
-
-
-def memory_summary(res: SimResult) -> dict:
-    """The summary keys a run with memory adds (and ``tokens_conserved`` with recomputation)."""
-    p, m, mem = res.preemptions, res.memory_iterations, res.memory
-    s = {"tokens_recomputed": res.tokens_recomputed,
-         "tokens_conserved": (res.tokens_arrived + res.tokens_recomputed
-                              == res.tokens_processed + res.tokens_cached + res.tokens_left),
-         "kv_capacity_tokens": mem.num_blocks * mem.block_size,
-         "peak_kv_tokens": res.peak_kv_tokens,
-         "mean_kv_tokens": float(m["kv_used_tokens"].mean()) if len(m) else 0.0,
-         "preemptions": int(len(p)),
-         "preemptions_recompute": int((p["mode"] == "recompute").sum()) if len(p) else 0,
-         "preemptions_swap": int((p["mode"] == "swap").sum()) if len(p) else 0,
-         "requests_preempted": int(p["request_id"].nunique()) if len(p) else 0,
-         "swap_time_s": float(m["swap_time"].sum()) if len(m) else 0.0}
-    if mem.prefix_caching:
-        s["tokens_cached"] = res.tokens_cached
-        s["prefix_cache_hit_tokens"] = res.tokens_cached
-        s["prefix_cache_queries"] = res.prefix_queries
-        s["prefix_cache_hit_rate"] = res.tokens_cached / res.prefix_queries if res.prefix_queries else 0.0
-    return s
+    pass
 
 
 class _Feeder:
@@ -117,32 +56,6 @@ class _Feeder:
     def _arrive(self, req: Request) -> None:
         self.engine.submit(req)
         self._next()
-
-
-def frame(columns: dict) -> pd.DataFrame:
-    """A DataFrame of typed array columns ("d": float64, "q": int64), copied."""
-    import pandas as pd
-
-    return pd.DataFrame({c: np.frombuffer(v, dtype=np.float64 if v.typecode == "d" else np.int64).copy()
-                         if len(v) else np.array([], dtype=np.float64 if v.typecode == "d" else np.int64)
-                         for c, v in columns.items()})
-
-
-def memory_fields(core, requests: pd.DataFrame) -> dict:
-    """The :class:`SimResult` memory fields of an engine core's run (none without memory); with
-    prefix caching, adds the ``prefix_cache_hit_tokens`` column to ``requests`` (in place)."""
-    import pandas as pd
-
-    mem = core.mem
-    if mem is None:
-        return {}
-    memory = core.memory
-    if memory.prefix_caching:
-        requests["prefix_cache_hit_tokens"] = requests["request_id"].map(mem.prefix_hits).fillna(0).astype("int64")
-    return dict(memory=memory, preemptions=pd.DataFrame(mem.preemptions, columns=list(PREEMPTION_COLUMNS)),
-                memory_iterations=frame(mem.columns), tokens_recomputed=mem.tokens_recomputed,
-                peak_kv_tokens=mem.peak_blocks * memory.block_size, tokens_cached=mem.tokens_cached,
-                prefix_queries=mem.prefix_queries)
 
 
 def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,

@@ -14,7 +14,6 @@ in-memory run; :func:`streams` says when it applies.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
@@ -105,8 +104,6 @@ def simulate_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Itera
     else:
         backlog.to_parquet(backlog_path, index=False)
     result = _result(sink, run, policy, batch_time, used, backlog)
-    from .output import _jsonable
-    summary = result.summary()
-    summary["engine"] = used
-    (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    from .output import write_summary
+    write_summary(result.summary().with_extra({"engine": used}), out)
     return result

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ...errors import ReportError
+from ...sim.summary import RunSummary, SummaryError
 from ...sim.tables import read_run_table
 from ..growth import estimate_run
 from ..paths import RunPath
@@ -21,14 +23,24 @@ SUMMARY_KEYS = ("policy", "batch_time", "duration_s", "num_requests", "completed
                 "p50_e2el_ms", "p99_e2el_ms")
 
 
+def read_summary(folder: Path) -> RunSummary:
+    """The run's summary.json, typed; a malformed one is a :class:`ReportError` (one line)."""
+    path = folder / "summary.json"
+    try:
+        return RunSummary.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, SummaryError) as e:
+        raise ReportError(f"{path} is not a run summary: {e}") from None
+
+
 def build(folder: Path) -> tuple[str, list[str]]:
-    summary = json.loads((folder / "summary.json").read_text())
+    run = read_summary(folder)
+    summary = run.to_dict()
     req = read_run_table(folder, "requests")
     it = read_run_table(folder, "iterations")
-    horizon = float(summary["duration_s"])
+    horizon = run.duration_s
     path = RunPath.from_tables(req, it, horizon)
     body = []
-    cap = summary.get("capacity") or {}
+    cap = run.extra.get("capacity") or {}
     verdict_html = "<p>The run is too short to judge (fewer than 20 grid points of backlog).</p>"
     if horizon > 0 and len(it) >= 20:
         est = estimate_run(path)
@@ -56,7 +68,8 @@ def build(folder: Path) -> tuple[str, list[str]]:
     axes[0][1].set(xlabel="time (s)", ylabel="requests", title="requests in system")
     for ax in axes[0]:
         ax.grid(alpha=0.3)
-    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from the requests and iterations tables"))
+    body.append(h.figure_mpl(fig, "backlog and number in system, rebuilt exactly from the requests and "
+                                  "iterations tables"))
     for png in sorted(folder.glob("*.png")):
         body.append(h.figure_file(png, png.stem.replace("_", " ")))
     body.append("<h2>Summary</h2>")
@@ -64,7 +77,8 @@ def build(folder: Path) -> tuple[str, list[str]]:
     body.append(h.table(rows, text_cols=("metric", "value")))
     if cap.get("verdict"):
         body.append("<h2>Theory</h2><ul>" + "".join(f"<li>{h.esc(x)}</li>" for x in cap["verdict"]) + "</ul>")
-    if summary.get("scenario"):
-        body += ["<h2>Scenario</h2>", h.pre(yaml.safe_dump(summary["scenario"], sort_keys=False))]
-    name = (summary.get("scenario") or {}).get("name") or folder.name
+    scenario = run.extra.get("scenario")
+    if scenario:
+        body += ["<h2>Scenario</h2>", h.pre(yaml.safe_dump(scenario, sort_keys=False))]
+    name = (scenario or {}).get("name") or folder.name
     return f"Run: {name}", body

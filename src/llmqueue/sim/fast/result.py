@@ -1,20 +1,18 @@
 """The result of a run whose records were streamed to disk.
 
-It holds what the summary needs (totals, per-request latencies, the ITL multiset, the backlog
-at the chosen resolution) and the paths of the files; :meth:`StreamedResult.summary` returns
-the same keys as :func:`llmqueue.sim.metrics.summarize` does for an in-memory run.
+It holds what the summary needs (per-request latencies, the ITL multiset, the counts over the
+iterations, the backlog at the chosen resolution) and the paths of the files; its totals and its
+summary are those of every single-engine run (:class:`~llmqueue.sim.summary.RunTotals`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ...engine.batch_time import BatchTimeModel
-from ...policies.base import Policy
-from ..metrics import latency_stats
+from ..summary import LatencyStats, RunCounts, RunTotals
 from .itl import ItlHistogram, itl_stats
 
 
@@ -24,8 +22,8 @@ def _read(path: Path):
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
-@dataclass
-class StreamedResult:
+@dataclass(kw_only=True)
+class StreamedResult(RunTotals):
     """A run written to ``out_dir``; times in seconds.
 
     ``requests_path``: one row per request (``RequestLog.COLUMNS``) in request-id order, like
@@ -39,12 +37,6 @@ class StreamedResult:
     requests_path: Path | None
     iterations_path: Path | None
     backlog: object
-    end_time: float
-    tokens_arrived: int
-    tokens_processed: int
-    tokens_left: int
-    policy: Policy
-    batch_time: BatchTimeModel
     num_requests: int
     completed: int
     output_tokens: int
@@ -56,7 +48,6 @@ class StreamedResult:
     latencies: dict[str, np.ndarray]
     itl: ItlHistogram
     engine: str
-    labels: dict[int, str] = field(default_factory=dict)
     format: str = "parquet"
     #: batch compositions are not recorded on a streamed run (the in-memory path records them)
     compositions: None = None
@@ -72,34 +63,13 @@ class StreamedResult:
             raise ValueError("this run did not write its iterations (write_iterations=False)")
         return _read(self.iterations_path)
 
-    def summary(self) -> dict:
-        """The metrics of ``sim.metrics.summarize``, from the streamed aggregates (the same
-        numbers, to the last bit, as summarising the in-memory tables of the run)."""
-
-        span = self.end_time
+    def counts(self) -> RunCounts:
+        """The summary's counts from the streamed aggregates (the same numbers, to the last bit,
+        as counting the in-memory tables of the run)."""
         it = self.num_iterations
-        s: dict = {
-            "policy": self.policy.describe(),
-            "batch_time": self.batch_time.describe(),
-            "duration_s": span,
-            "num_requests": self.num_requests,
-            "completed": self.completed,
-            "in_system_at_end": self.num_requests - self.completed,
-            "num_iterations": it,
-            "tokens_arrived": self.tokens_arrived,
-            "tokens_processed": self.tokens_processed,
-            "tokens_left": self.tokens_left,
-            "tokens_conserved": self.tokens_arrived == self.tokens_processed + self.tokens_left,
-            "token_throughput": self.tokens_processed / span if span > 0 else 0.0,
-            "output_throughput": self.output_tokens / span if span > 0 else 0.0,
-            "request_throughput": self.completed / span if span > 0 else 0.0,
-            "busy_fraction": self.busy_s / span if span > 0 else 0.0,
-            "mean_batch_tokens": self.batch_tokens / it if it else 0.0,
-            "max_backlog_tokens": self.max_backlog_tokens,
-            "final_backlog_tokens": self.tokens_left,
-            "max_num_in_system": self.max_num_in_system,
-        }
-        for name in ("ttft", "tpot", "e2el"):
-            s.update(latency_stats(name, self.latencies[name]))
-        s.update(itl_stats(self.itl))
-        return s
+        return RunCounts(
+            num_requests=self.num_requests, completed=self.completed, output_tokens=self.output_tokens,
+            num_iterations=it, busy_s=self.busy_s, mean_batch_tokens=self.batch_tokens / it if it else 0.0,
+            max_backlog_tokens=self.max_backlog_tokens, max_num_in_system=self.max_num_in_system,
+            ttft=LatencyStats.of(self.latencies["ttft"]), tpot=LatencyStats.of(self.latencies["tpot"]),
+            e2el=LatencyStats.of(self.latencies["e2el"]), itl=LatencyStats.from_dict(itl_stats(self.itl), "itl"))

@@ -1,7 +1,7 @@
 """The fast core's driver: epochs of the loop, each followed by its records, input and trimming.
 
 :func:`run_core` feeds any sink (:mod:`.sinks`); :func:`simulate_fast` returns the same
-:class:`~llmqueue.sim.simulate.SimResult` as the generic engine.
+:class:`~llmqueue.sim.result.SimResult` as the generic engine.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def simulate_fast(policy: Policy, batch_time: BatchTimeModel, requests: Iterable
                   horizon: float | None = None, record_composition: bool = False, **tuning):
     """The fast core with every record kept in memory: the generic engine's SimResult.
     ``tuning``: see :func:`run_core`."""
-    from ..simulate import SimResult
+    from ..result import SimResult
 
     sink = MemorySink()
     run = run_core(policy, batch_time, requests, sink, horizon=horizon,
