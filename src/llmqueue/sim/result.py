@@ -9,7 +9,7 @@ without prefix caching); the summary is :class:`~llmqueue.sim.summary.RunSummary
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,7 +63,8 @@ class SimResult(RunTotals):
         p, m, mem = self.preemptions, self.memory_iterations, self.memory
         if mem is None:
             return None
-        prefix = {}
+        assert p is not None and m is not None, "a run with memory carries its preemptions and memory tables"
+        prefix: dict[str, Any] = {}
         if mem.prefix_caching:
             prefix = dict(tokens_cached=self.tokens_cached, prefix_cache_hit_tokens=self.tokens_cached,
                           prefix_cache_queries=self.prefix_queries,

@@ -95,14 +95,14 @@ class LatencyStats:
 
 def _typed(cls, d: dict, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The plain fields of dataclass ``cls`` read from ``d`` (checked against the field types)."""
-    out = {}
+    out: dict[str, Any] = {}
+    kinds: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "bool": bool, "str": str}
     for f in dataclasses.fields(cls):
         if f.name in skip or f.name == "extra":
             continue
         if f.default is not dataclasses.MISSING and f.name not in d:
             continue
         v = _need(d, f.name, cls.__name__)
-        kinds = {"int": int, "float": (int, float), "bool": bool, "str": str}
         base = str(f.type).split(" | ")[0]
         if v is None and "None" in str(f.type):
             out[f.name] = v
