@@ -27,6 +27,13 @@ class Policy(ABC):
     whole_prefill = False
     #: Whether the policy is work-conserving in the sense of spec section 2 (without k_max).
     work_conserving = False
+    #: Whether one batch may hold prompt chunks and decode tokens together.
+    mixes_prefill_decode = False
+    #: Whether the policy reads free KV memory when the engine models it.
+    memory_aware = False
+    #: Display name and one-line description of one batch (the registry's and the docs' table).
+    label = "policy"
+    description = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.token_budget, int) or self.token_budget < 1:

@@ -39,7 +39,12 @@ class VLLMV1(Policy):
 
     class_order: tuple[str, ...] = ()
     name = "vllm-v1"
+    label = "vLLM v1"
+    description = ("decode tokens of running requests, their prompt chunks, then waiting requests while their "
+                   "next step fits in free KV memory (FCFS, or by class priority); without memory, as sarathi")
     work_conserving = True
+    mixes_prefill_decode = True
+    memory_aware = True
 
     def _ordered(self, view: EngineView) -> list[RequestState]:
         reqs = list(view.requests)
@@ -124,6 +129,9 @@ class ThresholdAdmission(VLLMV1):
     reserve: str = "declared"
     mean_decode: float = 0.0
     name = "threshold"
+    label = "threshold admission"
+    description = ("as vllm-v1, but a waiting request is admitted only while the projected KV of the admitted "
+                   "ones stays under a threshold of the memory (no preemption storms)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

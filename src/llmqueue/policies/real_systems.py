@@ -54,6 +54,7 @@ class _Mixed(Policy):
     (decodes if ``decode_first``, else chunks) fills the budget and slots, the other what is left."""
 
     work_conserving = True
+    mixes_prefill_decode = True
     decode_first: ClassVar[bool]
 
     def __call__(self, view: EngineView) -> BatchPlan:
@@ -69,6 +70,9 @@ class FasterTransformer(_Unmixed):
     """Decode-only batches while anything decodes; else whole prefills that fit (not mixed)."""
 
     name = "fastertransformer"
+    label = "FasterTransformer"
+    description = ("if anything is decode-eligible, a decode-only batch (one token each); otherwise whole "
+                   "prompts while each fits, stopping at the first that does not")
     decode_first = True
 
 
@@ -77,6 +81,8 @@ class VanillaVLLM(_Unmixed):
     """Whole prefills first whenever any prompt is waiting; else decode-only (not mixed)."""
 
     name = "vllm"
+    label = "vanilla vLLM"
+    description = "if any prompt is waiting, whole prompts while each fits; otherwise a decode-only batch"
     decode_first = False
 
 
@@ -85,6 +91,9 @@ class Orca(_Mixed):
     """Prefill chunks first (FCFS, chunking the last), then decode tokens into what is left."""
 
     name = "orca"
+    label = "Orca"
+    description = ("prompt chunks first (as much of each prompt as fits, in order), then one decode token per "
+                   "decode-eligible request into what is left")
     decode_first = False
 
 
@@ -93,4 +102,6 @@ class SarathiServe(_Mixed):
     """Decode tokens first (FCFS), then prefill chunks into what is left (stall-free batching)."""
 
     name = "sarathi"
+    label = "Sarathi-Serve"
+    description = "one decode token per decode-eligible request first, then prompt chunks into what is left"
     decode_first = True

@@ -47,6 +47,13 @@ class PolicyInfo:
     def whole_prefill(self) -> bool:
         return bool(self.cls.whole_prefill)
 
+    @classmethod
+    def of(cls, policy: type[Policy], *, fast_path: bool = False, requires: tuple[str, ...] = ()) -> PolicyInfo:
+        """The entry of a policy class, from what the class declares about itself (its name,
+        label, one-line description, whether it mixes prefill and decode or reads KV memory)."""
+        return cls(policy.name, policy, policy.label, policy.description, policy.mixes_prefill_decode,
+                   memory_aware=policy.memory_aware, fast_path=fast_path, requires=requires)
+
     def missing(self) -> list[str]:
         """The optional dependencies in ``requires`` that are not installed."""
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
@@ -59,28 +66,12 @@ class PolicyInfo:
 
 
 REGISTRY: tuple[PolicyInfo, ...] = (
-    PolicyInfo("fastertransformer", FasterTransformer, "FasterTransformer",
-               "if anything is decode-eligible, a decode-only batch (one token each); otherwise whole "
-               "prompts while each fits, stopping at the first that does not",
-               mixes_prefill_decode=False, fast_path=True),
-    PolicyInfo("vllm", VanillaVLLM, "vanilla vLLM",
-               "if any prompt is waiting, whole prompts while each fits; otherwise a decode-only batch",
-               mixes_prefill_decode=False, fast_path=True),
-    PolicyInfo("orca", Orca, "Orca",
-               "prompt chunks first (as much of each prompt as fits, in order), then one decode token per "
-               "decode-eligible request into what is left",
-               mixes_prefill_decode=True, fast_path=True),
-    PolicyInfo("sarathi", SarathiServe, "Sarathi-Serve",
-               "one decode token per decode-eligible request first, then prompt chunks into what is left",
-               mixes_prefill_decode=True, fast_path=True),
-    PolicyInfo("vllm-v1", VLLMV1, "vLLM v1",
-               "decode tokens of running requests, their prompt chunks, then waiting requests while their "
-               "next step fits in free KV memory (FCFS, or by class priority); without memory, as sarathi",
-               mixes_prefill_decode=True, memory_aware=True),
-    PolicyInfo("threshold", ThresholdAdmission, "threshold admission",
-               "as vllm-v1, but a waiting request is admitted only while the projected KV of the admitted "
-               "ones stays under a threshold of the memory (no preemption storms)",
-               mixes_prefill_decode=True, memory_aware=True),
+    PolicyInfo.of(FasterTransformer, fast_path=True),
+    PolicyInfo.of(VanillaVLLM, fast_path=True),
+    PolicyInfo.of(Orca, fast_path=True),
+    PolicyInfo.of(SarathiServe, fast_path=True),
+    PolicyInfo.of(VLLMV1),
+    PolicyInfo.of(ThresholdAdmission),
 )
 
 _BY_NAME = {info.name: info for info in REGISTRY}
