@@ -37,7 +37,7 @@ def simulate(
     from functools import partial
 
     from ..analysis import workload_capacity
-    from ..config import check_runnable, load_scenario
+    from ..config import load_scenario
     from ..run import simulate_scenario
     from ..sim.output import check_format, write_run
 
@@ -48,12 +48,9 @@ def simulate(
         ov["simulation.record_composition"] = True
     sc = load_scenario(scenario, ov)
     check_format(fmt)
-    wl = sc.build_workload()
-    check_runnable(sc, wl)
-    pol, bt = sc.build_policy(), sc.build_batch_time()
-    res = simulate_scenario(sc, out=out, format=fmt)
+    res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
-    cap = workload_capacity(pol, bt, wl)
+    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())
     s = res.summary()
     if out is not None:
         writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
