@@ -21,16 +21,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.core import EngineCore
-from ..engine.logs import IterationLog, RequestLog
 from ..engine.request import Request
 from ..memory.config import MemoryConfig
 from ..policies.base import Policy
-from ..sim.result import SimResult, frame, memory_fields
+from ..sim.result import SimResult, core_fields
 
 
 @dataclass(frozen=True)
@@ -145,13 +143,6 @@ def step(core: EngineCore, runner, start: float, clock: Callable[[], float]) -> 
 
 def _result(core: EngineCore, policy: Policy, labels: dict, details: list, end_time: float,
             what: str) -> RealResult:
-    req_df = pd.DataFrame(core.request_log.rows, columns=list(RequestLog.COLUMNS))
-    req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    it_df = frame(core.iteration_log.columns)[list(IterationLog.COLUMNS)]
     det = pd.DataFrame(details, columns=["context_tokens", "schedule_s", "forward_s"])
-    return RealResult(
-        requests=req_df, iterations=it_df, itl=np.frombuffer(core.itl, dtype=np.float64).copy(),
-        end_time=end_time, tokens_arrived=core.tokens_arrived,
-        tokens_processed=core.tokens_processed, tokens_left=core.backlog_tokens,
-        policy=policy, batch_time=WallClock(what), compositions=core.iteration_log.plans,
-        labels=labels, details=det, **memory_fields(core, req_df))
+    return RealResult(end_time=end_time, policy=policy, batch_time=WallClock(what),
+                      compositions=core.iteration_log.plans, labels=labels, details=det, **core_fields(core))

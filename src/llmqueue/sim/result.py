@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine.logs import PREEMPTION_COLUMNS
+from ..engine.logs import PREEMPTION_COLUMNS, RequestLog
 from ..engine.plan import BatchPlan
 from ..memory.config import MemoryConfig
 from .summary import LatencyStats, MemoryStats, RunCounts, RunTotals
@@ -88,6 +88,20 @@ def frame(columns: dict) -> pd.DataFrame:
     return pd.DataFrame({c: np.frombuffer(v, dtype=np.float64 if v.typecode == "d" else np.int64).copy()
                          if len(v) else np.array([], dtype=np.float64 if v.typecode == "d" else np.int64)
                          for c, v in columns.items()})
+
+
+def core_fields(core) -> dict:
+    """The :class:`SimResult` fields every driver of an engine core reports the same way: the
+    requests table (by request id), the iterations table, the inter-token gaps, the token counts
+    and the memory fields (the simulated and the real engine differ only in clock and extras)."""
+    import pandas as pd
+
+    requests = pd.DataFrame(core.request_log.rows, columns=list(RequestLog.COLUMNS))
+    requests = requests.sort_values("request_id", kind="stable").reset_index(drop=True)
+    return dict(requests=requests, iterations=frame(core.iteration_log.columns),
+                itl=np.frombuffer(core.itl, dtype=np.float64).copy(), tokens_arrived=core.tokens_arrived,
+                tokens_processed=core.tokens_processed, tokens_left=core.backlog_tokens,
+                **memory_fields(core, requests))
 
 
 def memory_fields(core, requests: pd.DataFrame) -> dict:

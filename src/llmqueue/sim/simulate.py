@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..engine.batch_time import BatchTimeModel
 from ..engine.request import Request
 from ..errors import FastPathUnavailable
@@ -26,7 +24,7 @@ from ..memory.config import MemoryConfig
 from ..policies.base import Policy
 from .engine import IterationLog, RequestLog, SimEngine
 from .kernel import ARRIVAL, Kernel
-from .result import SimResult, frame, memory_fields
+from .result import SimResult, core_fields
 
 if TYPE_CHECKING:  # pandas is imported by the run that builds the tables, not by importing this
     pass
@@ -92,23 +90,15 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     _Feeder(kernel, sim, iter(requests), labels)
     kernel.run(until=horizon)
     sim.flush_unfinished()
-    core, mem = sim.core, sim.core.mem
-    import pandas as pd
-
-    req_df = pd.DataFrame(rlog.rows, columns=list(RequestLog.COLUMNS))
-    req_df = req_df.sort_values("request_id", kind="stable").reset_index(drop=True)
-    extra = memory_fields(core, req_df)
-    it_df = frame(ilog.columns)
-    plans = ilog.plans
+    fields = core_fields(sim.core)
+    plans = sim.core.iteration_log.plans
     # An iteration still running at the horizon has not ended: drop it from the log.
+    it_df = fields["iterations"]
     if horizon is not None and len(it_df) and it_df["end_time"].iloc[-1] > horizon:
-        it_df = it_df.iloc[:-1]
-        if mem is not None:
-            extra["memory_iterations"] = extra["memory_iterations"].iloc[:-1]
-    if plans is not None and len(plans) > len(it_df):
-        plans = plans[: len(it_df)]
-    return SimResult(
-        requests=req_df, iterations=it_df, itl=np.frombuffer(core.itl, dtype=np.float64).copy(),
-        end_time=kernel.now, tokens_arrived=core.tokens_arrived,
-        tokens_processed=core.tokens_processed, tokens_left=core.backlog_tokens,
-        policy=policy, batch_time=batch_time, compositions=plans, labels=labels, **extra)
+        fields["iterations"] = it_df.iloc[:-1]
+        if sim.core.mem is not None:
+            fields["memory_iterations"] = fields["memory_iterations"].iloc[:-1]
+    if plans is not None and len(plans) > len(fields["iterations"]):
+        plans = plans[: len(fields["iterations"])]
+    return SimResult(end_time=kernel.now, policy=policy, batch_time=batch_time, compositions=plans, labels=labels,
+                     **fields)
