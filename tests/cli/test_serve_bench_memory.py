@@ -49,7 +49,7 @@ engine:
   token_budget: 128
   memory: {capacity_tokens: 640, block_size: 16}
 workload:
-  arrival: {process: poisson, rate: 200}
+  arrival: {process: poisson, rate: 100000}   # all at once: the pool must preempt whatever the CPU speed
   prompt_tokens: {dist: uniform, low: 20, high: 120}
   decode_tokens: {dist: uniform, low: 10, high: 40}
   num_requests: 24
