@@ -32,6 +32,14 @@ class FailurePrintingGroup(TyperGroup):
         except USER_ERRORS as e:
             fail(str(e))
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list with each command's whole first sentence, wrapped (click cuts it with '...')."""
+        rows = [(name, cmd.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -40,7 +48,9 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-app = typer.Typer(cls=FailurePrintingGroup, add_completion=False, no_args_is_help=True,
+#: plain click help (rich_markup_mode=None): it wraps long option names and choices at any width, where
+#: the rich panels cut them with an ellipsis at 80 columns
+app = typer.Typer(cls=FailurePrintingGroup, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Queueing theory of LLM serving: simulate batch schedulers and compute their capacity.")
 
 

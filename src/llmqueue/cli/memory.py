@@ -10,10 +10,13 @@ import typer
 def kv_capacity(
     model: str = typer.Option("llama-3-8b", "--model", help="Model preset."),
     gpu: str = typer.Option("a100-80gb", "--gpu", help="GPU preset."),
-    num_gpus: int = typer.Option(1, "--num-gpus", "--tensor-parallel-size"),
-    utilization: float = typer.Option(0.9, "--gpu-memory-utilization"),
+    num_gpus: int = typer.Option(1, "--num-gpus", "--tensor-parallel-size",
+                                 help="GPUs the model is sharded over (tensor parallel); their memory adds up."),
+    utilization: float = typer.Option(0.9, "--gpu-memory-utilization",
+                                      help="Fraction of GPU memory the engine may use (vLLM's flag)."),
     reserve_gib: float = typer.Option(0.0, "--reserve-gib", help="Activations and context, GiB."),
-    block_size: int = typer.Option(16, "--block-size"),
+    block_size: int = typer.Option(16, "--block-size", help="KV-cache block size in tokens (capacity is "
+                                   "rounded down to whole blocks)."),
 ) -> None:
     """KV-cache capacity in tokens of a model on a GPU, with the arithmetic."""
     from ..memory.hardware import GPUS, MODELS, kv_budget

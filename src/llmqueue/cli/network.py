@@ -27,7 +27,8 @@ def _s(x: float | None) -> str:
 
 
 def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: Optional[int] = None,
-                              horizon: Optional[float] = None, duration: Optional[float] = None) -> None:
+                              horizon: Optional[float] = None, duration: Optional[float] = None,
+                              as_json: bool = False) -> None:
     """``llmqueue simulate`` for a network scenario."""
     from ..network.output import write_network_run
     from ..network.simulator import simulate_network
@@ -36,8 +37,13 @@ def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: O
     res = simulate_network(net, sc.seed, horizon=sim.horizon_s, duration=sim.duration_s,
                            sample_interval=sim.sample_interval_s, max_backlog_tokens=sim.max_backlog_tokens)
     s = res.summary()
+    extra = {"scenario": sc.model_dump(mode="json")}
     if out is not None:
-        write_network_run(res, out, extra={"scenario": sc.model_dump(mode="json")})
+        write_network_run(res, out, extra=extra)
+    if as_json:
+        from ..network.output import jsonable
+        print_json(jsonable(s.with_extra(extra).to_dict()))
+        return
     name = escape(sc.name or scenario)
     early = (f" (stopped early: backlog above {sim.max_backlog_tokens:.6g} tokens)" if res.stopped_early else "")
     console.print(f"[bold]{name}[/]: {_n(len(net.engines), 'engine', 'engines')}, "

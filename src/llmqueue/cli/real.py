@@ -55,7 +55,7 @@ def _setup_torch(device: str, dtype: str, threads: Optional[int]):
 
 
 def serve_bench(
-    scenario: Optional[str] = typer.Argument(None, help="Scenario YAML file or built-in name."),
+    scenario: Optional[str] = typer.Argument(None, help=opt.SCENARIO_HELP),
     engine: str = typer.Option("real", "--engine", help="real (PyTorch, wall clock) or sim (the simulator)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write requests.csv, iterations.csv, summary.json here."),
     model: str = _model_opt, weights_seed: int = _weights_seed, device: str = _device_opt,
@@ -65,14 +65,10 @@ def serve_bench(
     fit: Optional[str] = typer.Option(None, "--fit", help="Which fit of the profile: staircase, "
                                       "piecewise_linear, affine (default: the profile's best)."),
     profiles_dir: Optional[Path] = _pdir_opt,
-    policy: Optional[str] = typer.Option(None, "--policy"),
-    token_budget: Optional[int] = typer.Option(None, "--token-budget", "--max-num-batched-tokens"),
-    max_batch_size: Optional[int] = typer.Option(None, "--max-batch-size", "--max-num-seqs"),
-    request_rate: Optional[float] = typer.Option(None, "--request-rate"),
-    num_requests: Optional[int] = typer.Option(None, "--num-requests", "--num-prompts"),
-    duration: Optional[float] = typer.Option(None, "--duration"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    trace: Optional[Path] = typer.Option(None, "--trace"),
+    policy: Optional[str] = opt.policy, token_budget: Optional[int] = opt.token_budget,
+    max_batch_size: Optional[int] = opt.max_batch_size, request_rate: Optional[float] = opt.request_rate,
+    num_requests: Optional[int] = opt.num_requests, duration: Optional[float] = opt.duration,
+    seed: Optional[int] = opt.seed, trace: Optional[Path] = opt.trace,
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Stop at this time (s)."),
 ) -> None:
     """Run a scenario's workload online: on the real PyTorch engine at wall-clock arrival times
@@ -234,7 +230,9 @@ def compare(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG: backlog, latency CDFs, iteration times."),
     profile: Optional[str] = typer.Option(None, "--profile", help="Batch-time model for the iteration-time "
                                           "panel (default: the first run's scenario batch time)."),
-    fit: Optional[str] = typer.Option(None, "--fit"), profiles_dir: Optional[Path] = _pdir_opt,
+    fit: Optional[str] = typer.Option(None, "--fit", help="Which fit of --profile: staircase, piecewise_linear, "
+                                      "affine (default: the profile's best)."),
+    profiles_dir: Optional[Path] = _pdir_opt,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Overlay two runs (simulated and real): throughput, latency, backlog, batch time."""

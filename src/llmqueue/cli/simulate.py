@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from . import options as opt
-from .output import console, print_summary
+from .output import console, print_json, print_summary
 
 
 def simulate(
@@ -23,6 +23,8 @@ def simulate(
     show_batches: int = typer.Option(0, "--show-batches", help="Print the first N batches (Fig. 8 notation)."),
     composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches table)."),
     fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (what --out writes to "
+                                 "summary.json) instead of the text summary."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..config import is_network_scenario
@@ -32,14 +34,14 @@ def simulate(
             "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
             "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
             "--trace": trace, "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
-        simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration)
+        simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json)
         return
     from functools import partial
 
     from ..analysis import workload_capacity
     from ..config import load_scenario
     from ..run import simulate_scenario
-    from ..sim.output import check_format, write_run
+    from ..sim.output import check_format, jsonable, write_run
 
     ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
                        duration, seed, trace)
@@ -52,9 +54,12 @@ def simulate(
     writer = partial(write_run, format=fmt)
     cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())
     s = res.summary()
+    extra = {"scenario": sc.model_dump(mode="json"), "capacity": cap.to_dict() if cap is not None else None}
     if out is not None:
-        writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
-                                "capacity": cap.to_dict() if cap is not None else None})
+        writer(res, out, extra=extra)
+    if as_json:
+        print_json(jsonable(s.with_extra(extra).to_dict()))
+        return
     print_summary(s, cap)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
