@@ -10,6 +10,7 @@ earlier one wrote, such as ``my.yaml`` or a profile), with the repository's file
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import subprocess
@@ -89,10 +90,22 @@ def _run(args: list[str], work: Path, env: dict, block: Block) -> None:
                                f"{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}")
 
 
+def _missing(block: Block) -> str | None:
+    """What this environment lacks for the block: the shared traces, or torch for the real engine."""
+    if "../shared/" in block.text and not (REPO.parent / "shared").is_dir():
+        return "the shared traces (../shared) are not next to the repository"
+    if any(k in block.text for k in ("--engine real", "llmqueue profile", "model: profile")) \
+            and importlib.util.find_spec("torch") is None:
+        return "torch is not installed (the real extra)"
+    return None
+
+
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: f"{b.id}-{b.kind}")
 def test_doc_block_runs(block: Block, scratch):
     if block.skip:
         pytest.skip(f"{block.id}: {block.skip}")
+    if (lack := _missing(block)) is not None:
+        pytest.skip(f"{block.id}: {lack}")
     work, env = scratch(block.file)
     if block.kind in ("bash", "console"):
         _run(["bash", "-c", "set -euo pipefail\n" + block.script()], work, env, block)
