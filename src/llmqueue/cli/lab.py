@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .output import err_console, fail
 from .output import wide_console as console
+from .progress import wanted
 from .report import report
 from .reproduce import reproduce
 
@@ -56,7 +57,8 @@ def sweep(
                                           help="Worker processes (local) or CPUs of a local Ray instance."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard the results already in --out instead of resuming."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn when stderr is not a "
+                               "terminal either)."),
 ) -> None:
     """Sweep arrival rates, policies, budgets, k_max and seeds; verdicts, tables and the maximum stable rate.
 
@@ -99,7 +101,7 @@ def sweep(
         fail(str(e))
         return
     try:
-        with SweepProgress(enabled=not quiet, console=err_console) as progress:
+        with SweepProgress(enabled=wanted(quiet), console=err_console) as progress:
             outcome = run_sweep(spec, out, be, progress, fresh=fresh)
     except SweepMismatch as e:
         fail(str(e))

@@ -13,6 +13,7 @@ import typer
 
 from . import options as opt
 from .output import console, fail, print_json, print_summary
+from .progress import progress_bar
 
 
 def _torch_or_fail() -> None:
@@ -169,6 +170,8 @@ def profile(
     seed: int = typer.Option(0, "--seed", help="Seed of the measuring order."),
     warm: bool = typer.Option(False, "--warm", help="Time cells in a tight loop with warm caches and "
                               "compact KV blocks (default: cold caches, scattered blocks, as online)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn when stderr is not a "
+                               "terminal either)."),
 ) -> None:
     """Measure iteration time over a grid of prefill, decode and context sizes, fit the batch-time
     models (staircase, piecewise linear, affine), and store a hardware profile the simulator loads."""
@@ -190,7 +193,8 @@ def profile(
     total = len(grid.cells()) * grid.repeats
     console.print(f"profiling {m.cfg.describe()} on {describe(dev, dt)}: {len(grid.cells())} grid cells "
                   f"x {grid.repeats} repeats = {total} iterations", highlight=False)
-    raw = measure(runner, grid, seed=seed, cold=not warm)
+    with progress_bar("timed iterations", quiet=quiet) as progress:
+        raw = measure(runner, grid, seed=seed, cold=not warm, progress=progress)
     prof = build_profile(raw, name=name, model_desc={"name": m.cfg.name, "spec": model,
                                                      "parameters": m.cfg.num_parameters,
                                                      "config": m.cfg.to_hf()},

@@ -12,6 +12,7 @@ from ..errors import ExperimentError
 from ..experiments import EXPERIMENTS, experiment, experiment_names
 from .output import fail
 from .output import wide_console as console
+from .progress import progress_bar
 
 
 def reproduce(
@@ -19,6 +20,8 @@ def reproduce(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reproduce-NAME)."),
     fast: bool = typer.Option(False, "--fast", help="Shorter runs and fewer points (a smoke test, not the result)."),
     list_: bool = typer.Option(False, "--list", help="List the experiments and exit."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn when stderr is not a "
+                               "terminal either)."),
 ) -> None:
     """Reproduce one of the paper's experiments: PNG figures, result.json, and what was found."""
     if list_ or name is None:
@@ -33,7 +36,8 @@ def reproduce(
         fail(str(e))
     out = out or Path(f"reproduce-{name}")
     t0 = time.monotonic()
-    result = exp.run(out, fast=fast)
+    with progress_bar(f"{name}: runs", quiet=quiet) as progress:
+        result = exp.run(out, fast=fast, progress=progress)
     for line in result.get("findings", []):
         console.print(f"- {line}", highlight=False)
     files = [str(Path(out) / f) for f in result.get("figures", [])] + [str(Path(out) / "result.json")]

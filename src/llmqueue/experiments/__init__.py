@@ -1,7 +1,7 @@
 """The experiments registry: every ``llmqueue reproduce`` experiment, declared once.
 
-Each experiment is a module of this package with ``run(out: Path, *, fast: bool = False) ->
-dict`` (it writes PNG figures and ``result.json`` into ``out`` and returns the result: its
+Each experiment is a module of this package with ``run(out: Path, *, fast: bool = False,
+progress=None) -> dict`` (it writes PNG figures and ``result.json`` into ``out`` and returns the result: its
 ``findings`` are sentences, its ``figures`` file names) and ``SIZES``, the parameters that
 ``--fast`` shrinks (``SIZES[fast]``). :data:`EXPERIMENTS` names them with their labels; a module
 is imported only when its experiment runs (they pull in matplotlib, the network simulator, ...).
@@ -12,6 +12,7 @@ derive from here.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -35,9 +36,14 @@ class Experiment:
     area: str                              # "paper", "network" or "memory"
     module: Callable[[], ModuleType]
 
-    def run(self, out: Path, *, fast: bool = False) -> dict:
-        """Run into ``out``; ``fast``: the smaller ``SIZES[True]`` (a smoke test, not the result)."""
-        return self.module().run(Path(out), fast=fast)
+    def run(self, out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
+        """Run into ``out``; ``fast``: the smaller ``SIZES[True]`` (a smoke test, not the result);
+        ``progress(done, total)``: called as the experiment's runs finish (by a module whose ``run``
+        takes it)."""
+        module = self.module()
+        if progress is not None and "progress" in inspect.signature(module.run).parameters:
+            return module.run(Path(out), fast=fast, progress=progress)
+        return module.run(Path(out), fast=fast)
 
     def sizes(self, fast: bool) -> dict:
         """The run-size parameters (horizons, points) the full run or ``--fast`` uses."""
@@ -78,9 +84,11 @@ def experiment(name: str) -> Experiment:
         raise ExperimentError(f"unknown experiment {name!r}; choose one of {', '.join(experiment_names())}") from None
 
 
-def run_experiment(name: str, out: Path, fast: bool = False) -> dict:
-    """Run experiment ``name`` into ``out`` (``fast``: the reduced size)."""
-    return experiment(name).run(Path(out), fast=fast)
+def run_experiment(name: str, out: Path, fast: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """Run experiment ``name`` into ``out`` (``fast``: the reduced size; ``progress(done, total)``
+    as its runs finish)."""
+    return experiment(name).run(Path(out), fast=fast, progress=progress)
 
 
 __all__ = ["EXPERIMENTS", "Experiment", "experiment", "experiment_names", "run_experiment"]

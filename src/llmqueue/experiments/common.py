@@ -6,7 +6,7 @@ import json
 import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,25 @@ from ..sim.output import jsonable
 RESULT = "result.json"
 
 
-def pmap(fn: Callable, arglist: list[tuple], workers: int | None = None) -> list:
-    """``[fn(*args) for args in arglist]`` on worker processes, results in input order."""
-    workers = min(workers or os.cpu_count() or 1, len(arglist))
+def pmap(fn: Callable, arglist: list[tuple], workers: int | None = None,
+         progress: Callable[[int, int], None] | None = None) -> list:
+    """``[fn(*args) for args in arglist]`` on worker processes, results in input order;
+    ``progress(done, total)`` is called as runs finish."""
+    n = len(arglist)
+    workers = min(workers or os.cpu_count() or 1, n)
     if workers <= 1:
-        return [fn(*a) for a in arglist]
+        out = []
+        for a in arglist:
+            out.append(fn(*a))
+            if progress is not None:
+                progress(len(out), n)
+        return out
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
         futs = [pool.submit(fn, *a) for a in arglist]
+        if progress is not None:
+            for k, _ in enumerate(as_completed(futs), 1):
+                progress(k, n)
         return [f.result() for f in futs]
 
 

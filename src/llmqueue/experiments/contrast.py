@@ -9,6 +9,7 @@ bounded and the two non-mixed ones run away.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,14 @@ def _words(policy: str, r: dict) -> str:
     return f"{label(policy)} {verb} ({e['slope']:+.0f} tokens/s, 95% CI [{e['lo']:+.0f}, {e['hi']:+.0f}])"
 
 
-def run(out: Path, *, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.monotonic()
     payload, base = scenario_args("fig1")
     lam_star = reference(build_scenario(payload, base)).lambda_star
     horizon = SIZES[fast]["horizon_s"]
     rates = {"14 req/s": RATE_CRITICAL, f"{SUBCRITICAL:g} lambda*": SUBCRITICAL * lam_star}
     jobs = [(payload, base, engine(p, 512), rate, 1, horizon) for rate in rates.values() for p in PAPER_ORDER]
-    runs = pmap(trajectory, jobs)
+    runs = pmap(trajectory, jobs, progress=progress)
     fig, axes = figure(1, 2, w=6.2, h=4.4)
     numbers: dict = {"lambda_star": lam_star, "horizon_s": horizon, "seed": 1, "panels": {}}
     findings = []

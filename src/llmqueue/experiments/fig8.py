@@ -9,6 +9,7 @@ one cell per token, coloured by request, hatched for prefill.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def _draw(ax, batches, budget: int, title: str, arrivals) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
-def run(out: Path, *, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.monotonic()
     fig, axes = figure(4, 1, w=8.0, h=2.1)
     numbers: dict[str, dict[str, Any]] = {}
@@ -88,6 +89,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
         seq = " ".join(b["text"] for b in batches)
         ok = seq == paper
         matches.append(ok)
+        if progress is not None:
+            progress(len(matches), len(PAPER))
         numbers[policy] = {"token_budget": budget, "simulated": seq, "paper": paper, "match": ok,
                            "batches": [{"start": b["start"], "end": b["end"], "batch": b["text"]} for b in batches]}
         _draw(ax, batches, budget, f"{label(policy)}, token budget {budget}: {seq}"

@@ -79,7 +79,8 @@ def _s(ms):
     return None if ms is None else ms / 1e3
 
 
-def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None) -> dict:
+def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None) -> dict:
     """The experiment into ``out``; ``horizon`` (seconds) overrides the size's, ``workers`` the processes."""
     out = Path(out)
     horizon = SIZES[fast]["horizon_s"] if horizon is None else float(horizon)
@@ -90,7 +91,7 @@ def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers:
     tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
         (sim_task, (p, r, horizon)) for p, r in sorted(RUNS, key=lambda x: -x[1])]
     tasks += [(fluid_task, (r, horizon)) for r in FLUID_RHOS]
-    results = run_tasks(tasks, workers)
+    results = run_tasks(tasks, workers, progress=progress)
     sims = sorted(results[: len(RUNS)], key=lambda s: (s["policy"] != "sarathi", s["rho"]))
     fluids = results[len(RUNS):]
     fluid_at = {f["rho"]: f for f in fluids}

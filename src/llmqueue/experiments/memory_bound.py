@@ -17,6 +17,7 @@ vLLM-v1 still preempts where threshold admission does not (15 s of horizon would
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -63,9 +64,11 @@ def saturated_rate(policy, memory: MemoryConfig, prompt, decode, rate: float, ho
     return {"rate": (work - wasted) / (horizon / 2) / m, "preemptions": s.memory.preemptions}
 
 
-def sweep(horizon: float = 60.0, capacities=CAPACITIES) -> list[dict]:
+def sweep(horizon: float = 60.0, capacities=CAPACITIES,
+          progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """One row per (distribution, KV capacity): theory, and the two policies' saturated rates."""
-    rows = []
+    rows: list[dict] = []
+    total = len(DISTRIBUTIONS) * len(capacities)
     for dist, (p, d) in DISTRIBUTIONS.items():
         for m in capacities:
             mem = MemoryConfig(m)
@@ -80,6 +83,8 @@ def sweep(horizon: float = 60.0, capacities=CAPACITIES) -> list[dict]:
                          "vllm_v1_preemptions": e_v1["preemptions"],
                          "threshold_error": e_thr["rate"] / th.capacity - 1,
                          "empirical_binding": "memory" if e_thr["rate"] < 0.95 * th.lambda_compute else "compute"})
+            if progress is not None:
+                progress(len(rows), total)
     return rows
 
 
@@ -102,12 +107,12 @@ def overload_comparison(memory_tokens: int = 16384, load: float = 0.95, horizon:
     return out
 
 
-def run(out: Path, *, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     """The experiment into ``out``: memory_bound.png and result.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     horizon = SIZES[fast]["horizon_s"]
-    rows = sweep(horizon, SIZES[fast]["capacities"])
+    rows = sweep(horizon, SIZES[fast]["capacities"], progress=progress)
     cmp_ = overload_comparison(horizon=horizon)
     _plot(rows, out / "memory_bound.png")
     worst = max(abs(r["threshold_error"]) for r in rows)

@@ -108,7 +108,8 @@ def _virtual_station(rho: float) -> dict:
     return vs.to_dict()
 
 
-def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None) -> dict:
+def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None) -> dict:
     """The experiment into ``out``; ``horizon`` (seconds) overrides the size's, ``workers`` the processes."""
     out = Path(out)
     horizon = SIZES[fast]["horizon_s"] if horizon is None else float(horizon)
@@ -118,7 +119,7 @@ def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers:
     tasks: list[tuple[Callable[..., dict], tuple[Any, ...]]] = [(sim_task, (rho, r, w, horizon))
                                                                   for rho, r, w, _ in combos]
     tasks += [(fluid_task, (rho, r, w)) for rho, r, w, _ in combos]
-    results = run_tasks(tasks, workers)
+    results = run_tasks(tasks, workers, progress=progress)
     sims, fluids = results[: len(combos)], results[len(combos):]
     for (_rho, _r, _w, name), sim, fl in zip(combos, sims, fluids):
         sim["name"], sim["fluid_verdict"] = name, fl["verdict"]

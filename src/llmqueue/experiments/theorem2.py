@@ -10,6 +10,7 @@ max(0, lambda (m_p + m_d) - b_max / t(b_max)). The right panel is exactly the sw
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
@@ -33,7 +34,7 @@ SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 1225.0, "rates": RATES},
                              True: {"horizon_s": 300.0, "rates": (0.6, 0.9, 1.1, 1.4)}}
 
 
-def run(out: Path, *, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.monotonic()
     horizon, rates = SIZES[fast]["horizon_s"], SIZES[fast]["rates"]
     spec = make_spec("theorem2", rates=list(rates), seeds=[1], horizon_s=horizon, max_horizon_s=horizon)
@@ -43,7 +44,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     traj_jobs = [(spec.payload, spec.base, engine("sarathi", 512), f * lam, 1, horizon) for f in (0.9, 1.1)]
     # the longest jobs first, so that two workers finish together
     jobs = [(run_point, (spec.payload, spec.base, p)) for p in grid[::-1]] + [(trajectory, a) for a in traj_jobs]
-    results = pmap(_call, jobs)
+    results = pmap(_call, jobs, progress=progress)
     rows = results[: len(grid)][::-1]
     trajs = results[len(grid):]
 

@@ -11,6 +11,7 @@ stretch the time between tokens. The points are the sweep
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -35,7 +36,7 @@ SIZES: dict[bool, _Sizes] = {False: {"horizon_s": 600.0, "budgets": BUDGETS},
                              True: {"horizon_s": 150.0, "budgets": (64, 256, 1024)}}
 
 
-def run(out: Path, *, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.monotonic()
     horizon, budgets = SIZES[fast]["horizon_s"], SIZES[fast]["budgets"]
     spec = make_spec("fig1", rates=[RATE], relative=False, policies=["sarathi"], token_budgets=list(budgets),
@@ -43,7 +44,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     refs = {bk: spec.reference_for(*bk) for bk in spec.engine_configs()}
     grid = spec.grid_points(refs)
     order = sorted(range(len(grid)), key=lambda i: grid[i]["rate_rel"], reverse=True)  # slow ones first
-    done = pmap(run_point, [(spec.payload, spec.base, grid[i]) for i in order])
+    done = pmap(run_point, [(spec.payload, spec.base, grid[i]) for i in order], progress=progress)
     rows: list[Any] = [None] * len(grid)
     for i, r in zip(order, done):
         rows[i] = r

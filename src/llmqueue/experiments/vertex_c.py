@@ -11,6 +11,7 @@ compositions along many directions, for b_max 128 and 1024, with vertex C marked
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
@@ -47,7 +48,7 @@ def region_boundary(bt, b_max: int, k_max: int, n: int = 91) -> np.ndarray:
     return np.array(pts)
 
 
-def run(out: Path, *, fast: bool = False) -> dict:
+def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.monotonic()
     payload, base = scenario_args("vertex-c")
     sc = build_scenario(payload, base)
@@ -57,7 +58,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     bt = sc.build_batch_time()
     horizon = SIZES[fast]["horizon_s"]
     jobs = [(payload, base, engine(p, b, K_MAX), rate, 0, horizon) for p, b in CONFIGS]
-    runs = pmap(trajectory, jobs)
+    runs = pmap(trajectory, jobs, progress=progress)
     lam_p, lam_d = rate * 290, rate * 990
     fig, axes = figure(1, 2, w=6.2, h=4.6)
     ax = axes[0][0]

@@ -1,0 +1,73 @@
+"""Progress of the long commands: the library calls ``progress(done, total)`` with advancing
+counts; the command line draws a bar only for a terminal, so pipes and tests stay clean."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from llmqueue.cli import progress as cli_progress
+from llmqueue.cli.progress import progress_bar
+from llmqueue.experiments import experiment
+from llmqueue.experiments.common import pmap
+from llmqueue.network.runner import run_tasks
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _advancing(calls: list[tuple[int, int]], n: int) -> None:
+    assert [d for d, _ in calls] == list(range(1, n + 1))
+    assert {t for _, t in calls} == {n}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pmap_reports_each_finished_run(workers):
+    calls: list[tuple[int, int]] = []
+    assert pmap(_square, [(i,) for i in range(5)], workers=workers,
+                progress=lambda d, t: calls.append((d, t))) == [0, 1, 4, 9, 16]
+    _advancing(calls, 5)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_tasks_reports_each_finished_task(workers):
+    calls: list[tuple[int, int]] = []
+    assert run_tasks([(_square, (i,)) for i in range(4)], workers,
+                     progress=lambda d, t: calls.append((d, t))) == [0, 1, 4, 9]
+    _advancing(calls, 4)
+
+
+def test_an_experiment_reports_progress(tmp_path):
+    calls: list[tuple[int, int]] = []
+    experiment("fig8").run(tmp_path, fast=True, progress=lambda d, t: calls.append((d, t)))
+    _advancing(calls, 4)
+    assert (tmp_path / "result.json").is_file()
+
+
+def test_no_bar_without_a_terminal(monkeypatch):
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    with progress_bar("runs") as p:
+        assert p is None
+    assert not cli_progress.wanted()
+
+
+def test_bar_when_asked(monkeypatch):
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    with progress_bar("runs", enabled=True) as p:
+        assert p is not None
+        for k in range(1, 4):
+            p(k, 3)
+    with progress_bar("runs", quiet=True) as q:
+        assert q is None
+
+
+def test_reproduce_prints_no_bar_into_a_pipe(tmp_path):
+    from typer.testing import CliRunner
+
+    from llmqueue.cli import app
+    r = CliRunner().invoke(app, ["reproduce", "fig8", "--out", str(tmp_path / "f8")])
+    assert r.exit_code == 0, r.output
+    assert "━" not in r.output and "ETA" not in r.output and "runs" not in r.output.split("\n")[0]
