@@ -71,3 +71,14 @@ def test_reproduce_prints_no_bar_into_a_pipe(tmp_path):
     r = CliRunner().invoke(app, ["reproduce", "fig8", "--out", str(tmp_path / "f8")])
     assert r.exit_code == 0, r.output
     assert "━" not in r.output and "ETA" not in r.output and "runs" not in r.output.split("\n")[0]
+
+
+def test_a_network_run_reports_simulated_seconds():
+    from llmqueue.config import load_scenario
+    net = load_scenario("rybko-stolyar").build_network()
+    calls: list[tuple[int, int]] = []
+    from llmqueue.network.simulator import simulate_network
+    plain = simulate_network(net, 1, horizon=100.0, sample_interval=10.0)
+    res = simulate_network(net, 1, horizon=100.0, sample_interval=10.0, progress=lambda d, t: calls.append((d, t)))
+    assert [d for d, _ in calls] == list(range(10, 101, 10)) and {t for _, t in calls} == {100}
+    assert res.summary().to_dict() == plain.summary().to_dict()     # watching does not change the run

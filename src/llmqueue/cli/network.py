@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from .output import console, fail, print_json
+from .progress import progress_bar
 
 
 def _load(scenario: str, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
@@ -28,14 +29,16 @@ def _s(x: float | None) -> str:
 
 def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: Optional[int] = None,
                               horizon: Optional[float] = None, duration: Optional[float] = None,
-                              as_json: bool = False) -> None:
+                              as_json: bool = False, quiet: bool = False) -> None:
     """``llmqueue simulate`` for a network scenario."""
     from ..network.output import write_network_run
     from ..network.simulator import simulate_network
     sc, net = _load(scenario, {"seed": seed, "simulation.horizon_s": horizon, "simulation.duration_s": duration})
     sim = sc.simulation
-    res = simulate_network(net, sc.seed, horizon=sim.horizon_s, duration=sim.duration_s,
-                           sample_interval=sim.sample_interval_s, max_backlog_tokens=sim.max_backlog_tokens)
+    with progress_bar("simulated seconds", quiet=quiet) as progress:
+        res = simulate_network(net, sc.seed, horizon=sim.horizon_s, duration=sim.duration_s,
+                               sample_interval=sim.sample_interval_s, max_backlog_tokens=sim.max_backlog_tokens,
+                               progress=progress)
     s = res.summary()
     extra = {"scenario": sc.model_dump(mode="json")}
     if out is not None:

@@ -25,6 +25,8 @@ def simulate(
     fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (what --out writes to "
                                  "summary.json) instead of the text summary."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar for a network run (none is drawn "
+                               "when stderr is not a terminal either)."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..config import is_network_scenario
@@ -34,7 +36,8 @@ def simulate(
             "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
             "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
             "--trace": trace, "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
-        simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json)
+        simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json,
+                                  quiet=quiet)
         return
     from functools import partial
 

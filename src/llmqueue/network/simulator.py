@@ -26,6 +26,7 @@ the total backlog at a sample exceeds it. Backlogs are sampled every ``sample_in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import count
 
 import numpy as np
@@ -194,8 +195,12 @@ class _NetworkRun:
 
 def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = None,
                      duration: float | None = None, sample_interval: float | None = None,
-                     max_backlog_tokens: float | None = None, validate: bool = True) -> NetworkResult:
-    """Run ``net`` (see the module docstring) and return per-job, per-visit, per-engine results."""
+                     max_backlog_tokens: float | None = None, validate: bool = True,
+                     progress: Callable[[int, int], None] | None = None) -> NetworkResult:
+    """Run ``net`` (see the module docstring) and return per-job, per-visit, per-engine results.
+
+    ``progress(done, total)``: called at every backlog sample with the simulated seconds done and
+    the seconds to go (the horizon, else the duration; a drain past the duration raises both)."""
     if not isinstance(net, Network):
         raise ValueError(f"simulate_network needs a Network, got {net!r}")
     for what, x in (("horizon", horizon), ("duration", duration), ("sample_interval", sample_interval),
@@ -226,6 +231,8 @@ def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = Non
         run.kernel.run(until=t_next)
         t = t_next
         total = sample(t)
+        if progress is not None:
+            progress(int(t), int(max(span, t)))
         if max_backlog_tokens is not None and total > max_backlog_tokens:
             stopped_early = True
             break
