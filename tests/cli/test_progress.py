@@ -82,3 +82,17 @@ def test_a_network_run_reports_simulated_seconds():
     res = simulate_network(net, 1, horizon=100.0, sample_interval=10.0, progress=lambda d, t: calls.append((d, t)))
     assert [d for d, _ in calls] == list(range(10, 101, 10)) and {t for _, t in calls} == {100}
     assert res.summary().to_dict() == plain.summary().to_dict()     # watching does not change the run
+
+
+def test_profile_measuring_reports_each_timed_iteration():
+    pytest.importorskip("torch")
+    from llmqueue.real.checkpoint import load_model
+    from llmqueue.real.profiling import Grid, measure
+    from llmqueue.real.runner import ModelRunner
+    runner = ModelRunner(load_model("tiny", seed=0), block_size=16, num_blocks=64)
+    grid = Grid(prefill=(0, 8), decode=(0, 1), context=(16,), prefill_context=(0,), repeats=2)
+    calls: list[tuple[int, int]] = []
+    raw = measure(runner, grid, warmup=0, cold=False, progress=lambda d, t: calls.append((d, t)))
+    n = len(grid.cells()) * grid.repeats
+    assert len(raw) == n
+    _advancing(calls, n)
