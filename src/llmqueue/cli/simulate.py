@@ -9,6 +9,7 @@ import typer
 
 from . import options as opt
 from .output import console, print_summary
+from .verdicts import print_run_verdict
 
 
 def simulate(
@@ -50,12 +51,14 @@ def simulate(
     check_format(fmt)
     res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
-    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())
+    wl = sc.build_workload()
+    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), wl)
     s = res.summary()
     if out is not None:
         writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
                                 "capacity": cap.to_dict() if cap is not None else None})
     print_summary(s, cap)
+    print_run_verdict(res, cap, wl)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")

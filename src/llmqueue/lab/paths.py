@@ -33,9 +33,20 @@ class RunPath:
     @classmethod
     def from_result(cls, res, horizon: float | None = None) -> RunPath:
         """Build from a :class:`~llmqueue.sim.SimResult` (requests and iterations tables; with
-        memory, its preemptions table too)."""
-        return cls.from_tables(res.requests, res.iterations, float(res.end_time if horizon is None else horizon),
-                               getattr(res, "preemptions", None))
+        memory, its preemptions table too), or from a streamed result's tables on disk."""
+        h = float(res.end_time if horizon is None else horizon)
+        if not hasattr(res, "requests"):     # a StreamedResult: its tables are files
+            return cls.from_tables(res.read_requests(), res.read_iterations(), h)
+        return cls.from_tables(res.requests, res.iterations, h, getattr(res, "preemptions", None))
+
+    @classmethod
+    def from_folder(cls, folder, horizon: float) -> RunPath:
+        """Build from a run folder (``simulate --out``): its requests, iterations and, when the
+        run had memory, preemptions tables."""
+        from ..sim.tables import read_run_table, run_table_exists
+        pre = read_run_table(folder, "preemptions") if run_table_exists(folder, "preemptions") else None
+        return cls.from_tables(read_run_table(folder, "requests"), read_run_table(folder, "iterations"),
+                               horizon, pre)
 
     @classmethod
     def from_tables(cls, req, it, horizon: float, preemptions=None) -> RunPath:
@@ -83,6 +94,17 @@ class RunPath:
         return (np.searchsorted(self.arrival_times, t, side="right")
                 - np.searchsorted(self.completion_times, t, side="right"))
 
-    def grid(self, n: int = 2000) -> np.ndarray:
-        """n + 1 equally spaced times from 0 to the horizon."""
-        return np.linspace(0.0, self.horizon, n + 1)
+    def grid(self, n: int = 2000, end: float | None = None) -> np.ndarray:
+        """n + 1 equally spaced times from 0 to ``end`` (default the horizon)."""
+        return np.linspace(0.0, self.horizon if end is None else end, n + 1)
+
+    @property
+    def arrival_end(self) -> float:
+        """The end of the arrival phase: the last arrival, or the horizon when arrivals outlast it.
+
+        The drain after the last arrival says nothing about stability (every backlog drains once
+        arrivals stop), so the growth estimate and the verdict look at ``[0, arrival_end]`` only.
+        A run whose requests all arrive at time 0 has no arrival phase: the whole run is used.
+        """
+        last = float(self.arrival_times[-1]) if len(self.arrival_times) else 0.0
+        return min(self.horizon, last) if last > 0 else self.horizon

@@ -1,0 +1,41 @@
+"""What ``simulate`` prints after the summary: how long arrivals lasted (and which limit stopped
+them), what the throughputs divide by, and the run's verdict over its arrival phase, the same
+line ``llmqueue report`` shows (:func:`~llmqueue.lab.verdict.run_verdict` makes both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .output import console
+
+
+def arrival_lines(path: Any, workload: Any, duration_s: float, tokens_processed: int) -> list[str]:
+    """How the arrivals ended and what the throughputs divide by, in plain words."""
+    out = []
+    n = len(path.arrival_times)
+    last = float(path.arrival_times[-1]) if n else 0.0
+    cap_n, cap_t = getattr(workload, "num_requests", None), getattr(workload, "duration_s", None)
+    if cap_n is not None and cap_t is not None:
+        by_n = n >= cap_n and last < cap_t
+        out.append(f"arrivals: {n} requests over 0-{last:.6g} s, stopped by "
+                   + (f"num_requests = {cap_n} before duration_s = {cap_t:.6g} s was reached"
+                      if by_n else f"duration_s = {cap_t:.6g} s before num_requests = {cap_n} was reached")
+                   + " (the scenario sets both; arrivals stop at whichever comes first)")
+    busy_end = max(float(path.end_times[-1]) if len(path.end_times) else 0.0, last)
+    if duration_s > busy_end * (1 + 1e-9) and busy_end > 0:
+        out.append(f"throughputs divide by the horizon {duration_s:.6g} s; the engine was idle from "
+                   f"{busy_end:.6g} s to the horizon (no work left): over 0-{busy_end:.6g} s the "
+                   f"token throughput is {tokens_processed / busy_end:.6g} tokens/s")
+    return out
+
+
+def print_run_verdict(res: Any, cap: Any, workload: Any) -> None:
+    """The arrival and throughput notes, and the verdict line of one simulated run."""
+    from ..lab.paths import RunPath
+    from ..lab.verdict import run_verdict
+
+    path = RunPath.from_result(res)
+    for line in arrival_lines(path, workload, float(res.end_time), int(res.tokens_processed)):
+        console.print(line, highlight=False, markup=False)
+    console.print(run_verdict(path, cap.to_dict() if cap is not None else None).line(),
+                  highlight=False, markup=False)
