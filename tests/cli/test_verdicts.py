@@ -22,7 +22,7 @@ def test_readme_overloaded_vllm_is_diverging_in_simulate_and_report(tmp_path):
     out = tmp_path / "run"
     sim = _run("simulate", "fig1", "--policy", "vllm", "--request-rate", "11.8", "--out", str(out))
     line = next(x for x in sim.splitlines() if x.startswith("verdict over the arrival phase"))
-    assert "unstable (diverging)" in line and "drain after the last arrival is not analysed" in line
+    assert "unstable (diverging)" in line and "after the last arrival, the drain, is not analysed" in line
     _run("report", str(out))
     html = (out / "report.html").read_text()
     assert line.replace("&", "&amp;") in html or line in html

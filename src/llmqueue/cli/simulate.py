@@ -9,7 +9,7 @@ import typer
 
 from . import options as opt
 from .output import console, print_summary
-from .verdicts import print_run_verdict
+from .verdicts import print_run_verdict, run_path
 
 
 def simulate(
@@ -54,11 +54,13 @@ def simulate(
     wl = sc.build_workload()
     cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), wl)
     s = res.summary()
+    path = run_path(res, wl, sc.simulation.horizon_s)
     if out is not None:
         writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
-                                "capacity": cap.to_dict() if cap is not None else None})
+                                "capacity": cap.to_dict() if cap is not None else None,
+                                "arrivals_until_s": path.arrivals_until})
     print_summary(s, cap)
-    print_run_verdict(res, cap, wl)
+    print_run_verdict(path, res, cap, wl)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")

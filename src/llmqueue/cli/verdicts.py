@@ -9,7 +9,8 @@ from typing import Any
 from .output import console
 
 
-def arrival_lines(path: Any, workload: Any, duration_s: float, tokens_processed: int) -> list[str]:
+def arrival_lines(path: Any, workload: Any, duration_s: float, tokens_processed: int,
+                  tokens_left: int = 0) -> list[str]:
     """How the arrivals ended and what the throughputs divide by, in plain words."""
     out = []
     n = len(path.arrival_times)
@@ -22,20 +23,39 @@ def arrival_lines(path: Any, workload: Any, duration_s: float, tokens_processed:
                       if by_n else f"duration_s = {cap_t:.6g} s before num_requests = {cap_n} was reached")
                    + " (the scenario sets both; arrivals stop at whichever comes first)")
     busy_end = max(float(path.end_times[-1]) if len(path.end_times) else 0.0, last)
-    if duration_s > busy_end * (1 + 1e-9) and busy_end > 0:
+    if tokens_left == 0 and not path.arrivals_until and duration_s > busy_end * (1 + 1e-9) and busy_end > 0:
         out.append(f"throughputs divide by the horizon {duration_s:.6g} s; the engine was idle from "
                    f"{busy_end:.6g} s to the horizon (no work left): over 0-{busy_end:.6g} s the "
                    f"token throughput is {tokens_processed / busy_end:.6g} tokens/s")
     return out
 
 
-def print_run_verdict(res: Any, cap: Any, workload: Any) -> None:
-    """The arrival and throughput notes, and the verdict line of one simulated run."""
+def arrivals_until(res: Any, workload: Any, horizon: float | None) -> float:
+    """The horizon when the run was cut at it while the workload still had requests to come
+    (the arrival phase then lasts to the horizon), else 0 (it ends at the last arrival)."""
+    if horizon is None:
+        return 0.0
+    total = res.num_requests if hasattr(res, "num_requests") else len(res.requests)
+    n = total - len(workload.initial)
+    more = ((workload.num_requests is None or n < workload.num_requests)
+            and (workload.duration_s is None or workload.duration_s > horizon))
+    if workload.trace is not None:
+        more = more and n < len(workload.trace)
+    return float(horizon) if more else 0.0
+
+
+def run_path(res: Any, workload: Any, horizon: float | None) -> Any:
+    """The run's exact backlog path with its arrival phase set (:func:`arrivals_until`)."""
     from ..lab.paths import RunPath
+    return RunPath.from_result(res, arrivals_until=arrivals_until(res, workload, horizon))
+
+
+def print_run_verdict(path: Any, res: Any, cap: Any, workload: Any) -> None:
+    """The arrival and throughput notes, and the verdict line of one simulated run."""
     from ..lab.verdict import run_verdict
 
-    path = RunPath.from_result(res)
-    for line in arrival_lines(path, workload, float(res.end_time), int(res.tokens_processed)):
+    for line in arrival_lines(path, workload, float(res.end_time), int(res.tokens_processed),
+                              int(res.tokens_left)):
         console.print(line, highlight=False, markup=False)
     console.print(run_verdict(path, cap.to_dict() if cap is not None else None).line(),
                   highlight=False, markup=False)

@@ -134,7 +134,7 @@ class RunVerdict:
         """One line: the verdict over the arrival phase and why."""
         end = self.window_s[1]
         where = (f"over the arrival phase 0-{end:.4g} s"
-                 + (f" (the {self.drain_s:.4g} s drain after the last arrival is not analysed)"
+                 + (f" (the {self.drain_s:.4g} s after the last arrival, the drain, is not analysed)"
                     if self.drain_s > 0 else ""))
         if self.verdict is None:
             return (f"verdict {where}: too short to judge (fewer than {MIN_ITERATIONS} iterations "

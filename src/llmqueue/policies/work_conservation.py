@@ -18,6 +18,7 @@ It searches small states exhaustively (a prompt that never fits, the trivial sta
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,7 +86,7 @@ class IdleBudgetWitness:
         return "\n".join(lines)
 
 
-def _small_views(token_budget: int, max_requests: int):
+def _small_views(token_budget: int, max_requests: int) -> Iterator[EngineView]:
     """Every state of up to ``max_requests`` requests whose prompts and decodes take a few sizes
     below the budget (1, half and the whole budget), each prefilled or not, smallest first."""
     sizes = sorted({1, max(1, token_budget // 2), token_budget})

@@ -34,7 +34,8 @@ def build(folder: Path) -> tuple[str, list[str]]:
     run = read_summary(folder)
     summary = run.to_dict()
     horizon = run.duration_s
-    path = RunPath.from_folder(folder, horizon)
+    until = run.extra.get("arrivals_until_s")
+    path = RunPath.from_folder(folder, horizon, float(until) if isinstance(until, (int, float)) else 0.0)
     body = []
     cap = run.extra.get("capacity") or {}
     rv = run_verdict(path, cap)
