@@ -4,7 +4,8 @@ The estimate is the net input rate over the window after the warm-up,
 ``(B(T) - B(t_w)) / (T - t_w)``, where T is the end of the arrival phase
 (:attr:`~llmqueue.lab.paths.RunPath.arrival_end`: the last arrival, or the horizon when arrivals
 outlast it; the drain after the last arrival is not part of the window): tokens that arrived
-in the window and were not processed. It is exactly what Theorem 2's fluid slope predicts (arrival token rate minus processing rate).
+in the window and were not processed. It is exactly what Theorem 2's fluid slope predicts
+(arrival token rate minus processing rate).
 
 Confidence intervals:
 
