@@ -37,7 +37,7 @@ def simulate(
         return
     from functools import partial
 
-    from ..analysis import workload_capacity
+    from ..memory.theory import combined_capacity
     from ..config import load_scenario
     from ..run import simulate_scenario
     from ..sim.output import check_format, write_run
@@ -52,15 +52,17 @@ def simulate(
     res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
     wl = sc.build_workload()
-    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), wl)
+    cc = combined_capacity(sc.build_policy(), sc.build_batch_time(), wl, sc.build_memory(), seed=sc.seed)
+    cap = cc.compute if cc is not None else None
     s = res.summary()
     path = run_path(res, wl, sc.simulation.horizon_s)
     if out is not None:
         writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
                                 "capacity": cap.to_dict() if cap is not None else None,
+                                "combined_capacity": cc.to_dict() if cc is not None else None,
                                 "arrivals_until_s": path.arrivals_until})
     print_summary(s, cap)
-    print_run_verdict(path, res, cap, wl)
+    print_run_verdict(path, res, cc, wl)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")

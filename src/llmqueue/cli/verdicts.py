@@ -50,12 +50,19 @@ def run_path(res: Any, workload: Any, horizon: float | None) -> Any:
     return RunPath.from_result(res, arrivals_until=arrivals_until(res, workload, horizon))
 
 
-def print_run_verdict(path: Any, res: Any, cap: Any, workload: Any) -> None:
-    """The arrival and throughput notes, and the verdict line of one simulated run."""
+def print_run_verdict(path: Any, res: Any, cc: Any, workload: Any) -> None:
+    """The arrival and throughput notes, the combined theory when memory or the prefix cache
+    changes it (``cc``: a :class:`~llmqueue.memory.theory.CombinedCapacity` or None), and the
+    verdict line of one simulated run."""
     from ..lab.verdict import run_verdict
 
     for line in arrival_lines(path, workload, float(res.end_time), int(res.tokens_processed),
                               int(res.tokens_left)):
         console.print(line, highlight=False, markup=False)
-    console.print(run_verdict(path, cap.to_dict() if cap is not None else None).line(),
+    if cc is not None and (cc.memory is not None or cc.prefix_hit_rate > 0):
+        console.print(f"theory over every bound: lambda* = {cc.lambda_star:.6g} requests/s ({cc.binding} bound "
+                      f"binds" + (f"; prefix-cache hit rate {cc.prefix_hit_rate:.1%} measured on the workload"
+                                  if cc.prefix_hit_rate > 0 else "")
+                      + (f"), rho {cc.rho:.4f}" if cc.rho is not None else ")"), highlight=False, markup=False)
+    console.print(run_verdict(path, cc.compute.to_dict() if cc is not None else None).line(),
                   highlight=False, markup=False)
