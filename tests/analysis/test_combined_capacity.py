@@ -1,7 +1,7 @@
 """`llmqueue capacity` combines compute (Theorem 2), KV memory and prefix-cache hits: the reported
 lambda* is checked by simulation at 0.9 and 1.1 of it, for scenarios not tuned to the theory
-(issue 13, point 1). The verdict at 0.9 must not be unstable and its growth estimate must lie below
-the tolerance; at 1.1 the run must be judged unstable (diverging)."""
+(issue 13, point 1): the run at 0.9 lambda* must be judged stable (2400 s of arrivals) and the run
+at 1.1 lambda* unstable (diverging), by the verdict ``simulate`` and ``report`` print."""
 
 from __future__ import annotations
 
@@ -70,17 +70,14 @@ def test_simulation_agrees_with_the_combined_lambda_star(tmp_path, name):
         assert cc.compute.mean_prompt_tokens == pytest.approx(550 * (1 - cc.prefix_hit_rate), rel=0.02)
     if name == "memory":
         assert cc.memory is not None and cc.lambda_star == cc.memory.lambda_memory < cc.compute.lambda_star
-    for factor, horizon in ((0.9, duration / 2), (1.1, duration)):
+    for factor, horizon in ((0.9, 2400.0), (1.1, duration)):
         sc = load_scenario(str(path), {"workload.arrival.rate": factor * cc.lambda_star,
                                        "workload.duration_s": horizon})
         here = _capacity(sc)
         assert here.stable == ("stable" if factor < 1 else "unstable")
         rv = run_verdict(RunPath.from_result(simulate_scenario(sc)), here.compute.to_dict())
         assert rv.verdict is not None and rv.estimate is not None
-        if factor < 1:
-            assert rv.name != "unstable" and rv.estimate.slope < rv.verdict.tolerance_tokens_per_s, rv.line()
-        else:
-            assert rv.name == "unstable", rv.line()
+        assert rv.name == ("stable" if factor < 1 else "unstable"), rv.line()
 
 
 def test_capacity_command_names_the_binding_bound_and_the_hit_rate(tmp_path):

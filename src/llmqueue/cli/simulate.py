@@ -37,8 +37,8 @@ def simulate(
         return
     from functools import partial
 
-    from ..memory.theory import combined_capacity
     from ..config import load_scenario
+    from ..memory.theory import combined_capacity
     from ..run import simulate_scenario
     from ..sim.output import check_format, write_run
 
