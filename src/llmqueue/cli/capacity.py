@@ -58,15 +58,22 @@ def capacity(
                      if cc.memory is not None else "") + ")", highlight=False)
     if cc.rho is not None:
         assert cap.rho is not None
-        console.print(f"rho = {cc.rho:.6g}" + (f" against lambda*; compute rho = {cap.rho:.6g}"
-                                                  if cc.memory is not None else "")
-                      + f"; fluid slope = {cap.fluid_slope_tokens_per_s:.6g} tokens/s "
-                      f"({'backlog grows' if cap.rho > 1 else 'negative: drains'})", highlight=False)
+        fluid = (f"fluid slope = {cap.fluid_slope_tokens_per_s:.6g} tokens/s "
+                 f"({'backlog grows' if cap.rho > 1 else 'negative: drains'})")
+        console.print(f"rho = {cc.rho:.6g}; " + (fluid if cc.binding == "compute" else
+                                                 f"against the compute bound alone rho = {cap.rho:.6g} "
+                                                 f"(Theorem 2's fluid slope does not apply when memory binds)"),
+                      highlight=False)
     if cap.region_scale is not None:
         console.print(f"k_max stability region: the load can be scaled by {cap.region_scale:.6g}", highlight=False)
     console.print("verdict:" + (f" [bold]{escape(cc.stable)}[/]" if cc.stable else ""))
-    for line in [*cc.verdict, *cap.verdict]:
+    combined = sc.build_memory() is not None      # more than Theorem 2 to combine
+    for line in cc.verdict if combined else []:
         console.print(f"  - {line}", highlight=False, markup=False)
+    if cap.verdict and combined:
+        console.print("  - the compute bound alone (Theorem 2):")
+    for line in cap.verdict:
+        console.print(f"{'    ' if combined else '  '}- {line}", highlight=False, markup=False)
     if sc.single_specs()[0].memory is not None:
         _print_memory_capacity(sc, cc.memory)
 

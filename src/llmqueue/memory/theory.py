@@ -226,7 +226,7 @@ def combined_capacity(policy: Policy, bt: BatchTimeModel, workload: Any, memory:
     v.append(f"compute bound (Theorem 2): lambda* = {lam_c:.6g} requests/s")
     if mem is not None:
         v.append(f"KV-memory bound: lambda_mem = {lam_m:.6g} requests/s"
-                 + (" (shared prefix blocks counted once per request: conservative)" if caching else ""))
+                 + (" (shared prefix blocks counted in full for every request: conservative)" if caching else ""))
     elif memory is not None:
         v.append("KV-memory bound not computed (no length distributions or sampled requests)")
     v.append(f"binding: {binding}; lambda* = {lam:.6g} requests/s")
