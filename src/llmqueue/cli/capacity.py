@@ -29,62 +29,64 @@ def capacity(
                           "--request-rate": request_rate, "--trace": trace}, NETWORK_FLAGS)
         capacity_network_scenario(scenario, as_json=as_json)
         return
-    from ..analysis import workload_capacity
     from ..config import load_scenario
+    from ..memory.theory import combined_capacity
 
     sc = load_scenario(scenario, opt.overrides(policy, token_budget, max_batch_size, request_rate, trace=trace))
     wl = sc.build_workload()
-    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), wl)
-    if cap is None:
+    pol = sc.build_policy()
+    cc = combined_capacity(pol, sc.build_batch_time(), wl, sc.build_memory(), seed=sc.seed)
+    if cc is None:
         fail("this scenario has no arriving requests (only initial ones): capacity theory needs an "
              "arrival process or a trace")
+    cap = cc.compute
     if as_json:
         out = cap.to_dict()
-        mc = _memory_capacity(sc, wl)
-        if mc is not None:
-            out["memory"] = mc.to_dict()
+        out["combined"] = {k: v for k, v in cc.to_dict().items() if k not in ("compute", "memory")}
+        if cc.memory is not None:
+            out["memory"] = cc.memory.to_dict()
         print_json(out)
         return
-    console.print(f"[bold]{escape(sc.build_policy().describe())}[/], {escape(cap.batch_time)}", highlight=False)
-    console.print(f"workload: mean {cap.mean_prompt_tokens:.6g} prompt + {cap.mean_decode_tokens:.6g} decode "
+    console.print(f"[bold]{escape(pol.describe())}[/], {escape(cap.batch_time)}", highlight=False)
+    console.print(f"workload: mean {wl.mean_prompt_tokens:.6g} prompt + {cap.mean_decode_tokens:.6g} decode "
                   f"tokens per request" + (f", {cap.arrival_rate:.6g} requests/s" if cap.arrival_rate else ""),
                   highlight=False)
     console.print(f"full batch: t({cap.token_budget}) = {cap.batch_time_full_s * 1e3:.6g} ms; capacity "
                   f"b_max/t(b_max) = {cap.capacity_tokens_per_s:.6g} tokens/s", highlight=False)
-    console.print(f"lambda* = {cap.lambda_star:.6g} requests/s", highlight=False)
-    if cap.rho is not None:
-        console.print(f"rho = {cap.rho:.6g}; fluid slope = {cap.fluid_slope_tokens_per_s:.6g} tokens/s "
-                      f"({'backlog grows' if cap.rho > 1 else 'negative: drains'})", highlight=False)
+    console.print(f"lambda* = {cc.lambda_star:.6g} requests/s ({cc.binding} bound binds"
+                  + (f"; compute {cap.lambda_star:.6g}, memory {cc.memory.lambda_memory:.6g}"
+                     if cc.memory is not None else "") + ")", highlight=False)
+    if cc.rho is not None:
+        assert cap.rho is not None
+        fluid = (f"fluid slope = {cap.fluid_slope_tokens_per_s:.6g} tokens/s "
+                 f"({'backlog grows' if cap.rho > 1 else 'negative: drains'})")
+        console.print(f"rho = {cc.rho:.6g}; " + (fluid if cc.binding == "compute" else
+                                                 f"against the compute bound alone rho = {cap.rho:.6g} "
+                                                 f"(Theorem 2's fluid slope does not apply when memory binds)"),
+                      highlight=False)
     if cap.region_scale is not None:
         console.print(f"k_max stability region: the load can be scaled by {cap.region_scale:.6g}", highlight=False)
-    console.print("verdict:" + (f" [bold]{escape(cap.stable)}[/]" if cap.stable else ""))
-    for line in cap.verdict:
+    console.print("verdict:" + (f" [bold]{escape(cc.stable)}[/]" if cc.stable else ""))
+    combined = sc.build_memory() is not None      # more than Theorem 2 to combine
+    for line in cc.verdict if combined else []:
         console.print(f"  - {line}", highlight=False, markup=False)
+    if cap.verdict and combined:
+        console.print("  - the compute bound alone (Theorem 2):")
+    for line in cap.verdict:
+        console.print(f"{'    ' if combined else '  '}- {line}", highlight=False, markup=False)
     if sc.single_specs()[0].memory is not None:
-        _print_memory_capacity(sc, wl)
+        _print_memory_capacity(sc, cc.memory)
 
 
-def _memory_capacity(sc: Any, wl: Any) -> Any:
-    """The memory-aware bound (spec section 6), or None without a memory model or length distributions."""
-    if sc.engine.memory is None or wl.prompt_tokens is None or wl.decode_tokens is None:
-        return None
-    from ..memory.theory import memory_capacity
-    cfg = sc.engine.memory.build()
-    return memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens, cfg.block_size,
-                           wl.prompt_tokens, wl.decode_tokens,
-                           wl.arrival_rate if 0 < wl.arrival_rate < float("inf") else None)
-
-
-def _print_memory_capacity(sc: Any, wl: Any) -> None:
+def _print_memory_capacity(sc: Any, mc: Any) -> None:
     """The KV arithmetic and which resource binds."""
     mem = sc.engine.memory
     console.print("KV-cache memory:")
     budget = mem.budget()
     for line in (budget.lines() if budget is not None else [f"capacity {mem.capacity_tokens} tokens (given)"]):
         console.print(f"  {line}", highlight=False, markup=False)
-    mc = _memory_capacity(sc, wl)
     if mc is None:
-        console.print("  the memory bound needs length distributions (not computed for a replayed trace)")
+        console.print("  the memory bound needs length distributions or sampled requests (not computed)")
         return
     for line in mc.lines():
         console.print(f"  {line}", highlight=False, markup=False)

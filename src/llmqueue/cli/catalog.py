@@ -38,14 +38,18 @@ def check_policy(
     examples: int = typer.Option(2000, "--examples", help="Random engine states to try."),
 ) -> None:
     """Search random engine states for one where the policy is not work-conserving."""
-    from ..policies import check_work_conserving, make_policy
+    from ..policies import check_work_conserving, find_idle_budget_witness, make_policy
     pol = make_policy(policy, token_budget, max_batch_size)
+    idle = find_idle_budget_witness(pol)
     cex = check_work_conserving(pol, max_examples=examples)
-    if cex is None:
+    if idle is None and cex is None:
         console.print(f"{pol.describe()}: work-conserving on all {examples} states tried.", markup=False)
-    else:
-        console.print(f"{pol.describe()}: NOT work-conserving. Smallest counterexample:\n{cex}",
-                      highlight=False, markup=False)
+        return
+    console.print(f"{pol.describe()}: NOT work-conserving.", highlight=False, markup=False)
+    if idle is not None:
+        console.print(f"Budget left idle while decodes wait:\n{idle}", highlight=False, markup=False)
+    if cex is not None:
+        console.print(f"Smallest counterexample of the random search:\n{cex}", highlight=False, markup=False)
 
 
 def scenarios(

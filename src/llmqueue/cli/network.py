@@ -56,7 +56,8 @@ def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: O
                   f"{s['jobs_in_system_at_end']} in the network at the end; E2E mean "
                   f"{_s(s['mean_e2el_ms'])} p99 {_s(s['p99_e2el_ms'])}", highlight=False, markup=False)
     console.print(f"backlog: max {s['max_backlog_tokens']} tokens, at the end {s['final_backlog_tokens']}; "
-                  f"trend over the second half {s['backlog_slope_tokens_per_s']:+.4g} tokens/s; tokens "
+                  f"trend over the second half of the arrival phase {s['backlog_slope_tokens_per_s']:+.4g} "
+                  f"tokens/s; tokens "
                   f"conserved: {s['tokens_conserved']}", highlight=False, markup=False)
     for cname, c in s["classes"].items():
         console.print(f"  class {cname}: {c['throughput_jobs_per_s']:.4g} jobs/s (offered {c['arrival_rate']:.4g}), "

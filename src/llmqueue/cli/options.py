@@ -37,6 +37,11 @@ def overrides(policy: str | None = None, token_budget: int | None = None, max_ba
     o: dict[str, Any] = {"engine.policy": policy, "engine.token_budget": token_budget,
                          "engine.max_batch_size": max_batch_size, "workload.num_requests": num_requests,
                          "workload.duration_s": duration, "seed": seed}
+    # the length flag given decides how long arrivals last: the scenario's other limit would cap it silently
+    if duration is not None and num_requests is None:
+        o["workload.num_requests"] = UNSET
+    if num_requests is not None and duration is None:
+        o["workload.duration_s"] = UNSET
     if request_rate is not None:
         o["workload.arrival.rate"] = request_rate
     if burstiness is not None:

@@ -9,6 +9,7 @@ import typer
 
 from . import options as opt
 from .output import console, print_json, print_summary
+from .verdicts import print_run_verdict, run_path
 
 
 def simulate(
@@ -41,8 +42,8 @@ def simulate(
         return
     from functools import partial
 
-    from ..analysis import workload_capacity
     from ..config import load_scenario
+    from ..memory.theory import combined_capacity
     from ..run import simulate_scenario
     from ..sim.output import check_format, jsonable, write_run
 
@@ -55,15 +56,21 @@ def simulate(
     check_format(fmt)
     res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
-    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())
+    wl = sc.build_workload()
+    cc = combined_capacity(sc.build_policy(), sc.build_batch_time(), wl, sc.build_memory(), seed=sc.seed)
+    cap = cc.compute if cc is not None else None
     s = res.summary()
-    extra = {"scenario": sc.model_dump(mode="json"), "capacity": cap.to_dict() if cap is not None else None}
+    path = run_path(res, wl, sc.simulation.horizon_s)
+    extra = {"scenario": sc.model_dump(mode="json"), "capacity": cap.to_dict() if cap is not None else None,
+             "combined_capacity": cc.to_dict() if cc is not None else None,
+             "arrivals_until_s": path.arrivals_until}
     if out is not None:
         writer(res, out, extra=extra)
     if as_json:
         print_json(jsonable(s.with_extra(extra).to_dict()))
         return
     print_summary(s, cap)
+    print_run_verdict(path, res, cc, wl)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")

@@ -1,8 +1,11 @@
 """Backlog growth rate (unprocessed tokens per second) with a confidence interval.
 
 The estimate is the net input rate over the window after the warm-up,
-``(B(T) - B(t_w)) / (T - t_w)``: tokens that arrived in the window and were not processed. It is
-exactly what Theorem 2's fluid slope predicts (arrival token rate minus processing rate).
+``(B(T) - B(t_w)) / (T - t_w)``, where T is the end of the arrival phase
+(:attr:`~llmqueue.lab.paths.RunPath.arrival_end`: the last arrival, or the horizon when arrivals
+outlast it; the drain after the last arrival is not part of the window): tokens that arrived
+in the window and were not processed. It is exactly what Theorem 2's fluid slope predicts
+(arrival token rate minus processing rate).
 
 Confidence intervals:
 
@@ -62,23 +65,24 @@ def _t(confidence: float, dof: int) -> float:
 def choose_warmup(path: RunPath, warmup: float | str | None = "auto") -> Warmup:
     """MSER-5 on the backlog sampled on an even grid, or a fixed warm-up in seconds."""
     if warmup is None or warmup == "auto":
-        t = path.grid(GRID_POINTS)
+        t = path.grid(GRID_POINTS, path.arrival_end)
         return mser5(t, path.backlog(t))
     w = float(warmup)
-    if not 0 <= w < path.horizon:
-        raise ValueError(f"warm-up must be in [0, horizon={path.horizon:g}) seconds, got {warmup!r}")
+    if not 0 <= w < path.arrival_end:
+        raise ValueError(f"warm-up must be in [0, {path.arrival_end:g}) seconds (the arrival phase), "
+                         f"got {warmup!r}")
     return Warmup(w, "fixed")
 
 
 def estimate_run(path: RunPath, warmup: float | str | None = "auto", batches: int = DEFAULT_BATCHES,
                  confidence: float = 0.95) -> GrowthEstimate:
-    """Growth rate of one run, with a batch-means confidence interval."""
+    """Growth rate of one run over its arrival phase, with a batch-means confidence interval."""
     if batches < 2:
         raise ValueError(f"batches must be >= 2, got {batches}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     w = choose_warmup(path, warmup)
-    t0, t1 = w.time_s, path.horizon
+    t0, t1 = w.time_s, path.arrival_end
     edges = np.linspace(t0, t1, batches + 1)
     b = path.backlog(edges).astype(float)
     width = (t1 - t0) / batches

@@ -29,16 +29,35 @@ class RunPath:
     served_tokens: np.ndarray       # cumulative tokens processed, aligned with end_times
     completion_times: np.ndarray    # sorted, finite only
     horizon: float
+    #: arrivals are known to continue until this time (the run was cut at its horizon while the
+    #: workload still had requests to come); 0: the arrival phase ends at the last arrival
+    arrivals_until: float = 0.0
 
     @classmethod
-    def from_result(cls, res, horizon: float | None = None) -> RunPath:
+    def from_result(cls, res, horizon: float | None = None, arrivals_until: float | None = None) -> RunPath:
         """Build from a :class:`~llmqueue.sim.SimResult` (requests and iterations tables; with
-        memory, its preemptions table too)."""
-        return cls.from_tables(res.requests, res.iterations, float(res.end_time if horizon is None else horizon),
-                               getattr(res, "preemptions", None))
+        memory, its preemptions table too), or from a streamed result's tables on disk.
+
+        ``horizon``: the run's window (default its end time); given, it also says that arrivals
+        lasted until it (a run cut at its horizon, as the lab's runs whose stream lasts exactly
+        the horizon), unless ``arrivals_until`` says otherwise."""
+        h = float(res.end_time if horizon is None else horizon)
+        until = float(arrivals_until if arrivals_until is not None else (0.0 if horizon is None else h))
+        if not hasattr(res, "requests"):     # a StreamedResult: its tables are files
+            return cls.from_tables(res.read_requests(), res.read_iterations(), h, arrivals_until=until)
+        return cls.from_tables(res.requests, res.iterations, h, getattr(res, "preemptions", None), until)
 
     @classmethod
-    def from_tables(cls, req, it, horizon: float, preemptions=None) -> RunPath:
+    def from_folder(cls, folder, horizon: float, arrivals_until: float = 0.0) -> RunPath:
+        """Build from a run folder (``simulate --out``): its requests, iterations and, when the
+        run had memory, preemptions tables."""
+        from ..sim.tables import read_run_table, run_table_exists
+        pre = read_run_table(folder, "preemptions") if run_table_exists(folder, "preemptions") else None
+        return cls.from_tables(read_run_table(folder, "requests"), read_run_table(folder, "iterations"),
+                               horizon, pre, arrivals_until)
+
+    @classmethod
+    def from_tables(cls, req, it, horizon: float, preemptions=None, arrivals_until: float = 0.0) -> RunPath:
         """Build from the requests and iterations tables (as in requests.csv and iterations.csv),
         and the preemptions table (preemptions.csv) of a run with memory."""
         arr = req["arrival_time"].to_numpy(dtype=float)
@@ -57,7 +76,7 @@ class RunPath:
         comp = np.sort(comp[np.isfinite(comp)])
         return cls(arrival_times=arr[order], arrival_tokens=np.cumsum(tok[order]),
                    end_times=ends[eorder], served_tokens=np.cumsum(served[eorder]),
-                   completion_times=comp, horizon=float(horizon))
+                   completion_times=comp, horizon=float(horizon), arrivals_until=float(arrivals_until))
 
     @staticmethod
     def _cum(times: np.ndarray, cum: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -83,6 +102,18 @@ class RunPath:
         return (np.searchsorted(self.arrival_times, t, side="right")
                 - np.searchsorted(self.completion_times, t, side="right"))
 
-    def grid(self, n: int = 2000) -> np.ndarray:
-        """n + 1 equally spaced times from 0 to the horizon."""
-        return np.linspace(0.0, self.horizon, n + 1)
+    def grid(self, n: int = 2000, end: float | None = None) -> np.ndarray:
+        """n + 1 equally spaced times from 0 to ``end`` (default the horizon)."""
+        return np.linspace(0.0, self.horizon if end is None else end, n + 1)
+
+    @property
+    def arrival_end(self) -> float:
+        """The end of the arrival phase: the last arrival, or the horizon when arrivals outlast it
+        (``arrivals_until``).
+
+        The drain after the last arrival says nothing about stability (every backlog drains once
+        arrivals stop), so the growth estimate and the verdict look at ``[0, arrival_end]`` only.
+        A run whose requests all arrive at time 0 has no arrival phase: the whole run is used.
+        """
+        last = max(float(self.arrival_times[-1]) if len(self.arrival_times) else 0.0, self.arrivals_until)
+        return min(self.horizon, last) if last > 0 else self.horizon

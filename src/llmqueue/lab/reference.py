@@ -12,8 +12,10 @@ lambda* is the best any scheduler could do, in requests/s, for the workload's to
 The fluid slope is Theorem 2's ``lambda (m_p + m_d) - b_max / t(b_max)``: the growth rate of the
 backlog of a work-conserving policy above the boundary. It is not defined with k_max.
 
-With a KV memory (``engine.memory``) and length distributions, lambda* is the smaller of the
-compute bound above and the memory bound ``M / (t_bar E[g])`` (:mod:`llmqueue.memory.theory`);
+With a KV memory (``engine.memory``), lambda* is the smaller of the compute bound above and the
+memory bound ``M / (t_bar E[g])``, both from :func:`~llmqueue.memory.theory.combined_capacity` (the
+one place bounds are combined); with prefix caching, the prompt tokens the cache serves (the hit
+rate measured on the workload's requests) are taken out of m_p;
 when memory binds, Theorem 2's fluid line does not apply and the fluid slope is not defined.
 """
 
@@ -26,7 +28,7 @@ from ..analysis.theory import capacity_report, stability_region_scale
 from ..config import Scenario, ScenarioError
 
 if TYPE_CHECKING:
-    from ..memory.config import MemoryConfig
+    from ..memory.theory import MemoryCapacity
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,13 @@ def reference(sc: Scenario) -> Reference:
     if m_p + m_d <= 0:
         raise ScenarioError("the scenario has no arriving requests: lambda* needs an arrival process")
     policy, bt = sc.build_policy(), sc.build_batch_time()
+    memory = sc.build_memory()
+    combined = None
+    if memory is not None:
+        from ..memory.theory import combined_capacity
+        combined = combined_capacity(policy, bt, wl, memory, seed=sc.seed)
+        assert combined is not None  # the workload has tokens (checked above)
+        m_p = m_p * (1 - combined.prefix_hit_rate)   # prompt tokens the prefix cache serves are no work
     rep = capacity_report(policy, bt, m_p, m_d)
     k = policy.max_batch_size
     if bt.load_only:
@@ -77,18 +86,15 @@ def reference(sc: Scenario) -> Reference:
     ref = Reference(lambda_star=lam, source=source, capacity_tokens_per_s=rep.capacity_tokens_per_s,
                     mean_prompt_tokens=m_p, mean_decode_tokens=m_d, max_batch_size=k,
                     work_conserving=bool(policy.work_conserving))
-    memory = sc.build_memory()
-    return _with_memory(ref, sc, wl, memory) if memory is not None else ref
+    return _with_memory(ref, combined.memory) if combined is not None else ref
 
 
-def _with_memory(ref: Reference, sc: Scenario, wl, cfg: MemoryConfig) -> Reference:
-    """``ref`` with the KV-memory bound: lambda* is the smaller of the two bounds."""
-    if wl.prompt_tokens is None or wl.decode_tokens is None:
+def _with_memory(ref: Reference, mc: MemoryCapacity | None) -> Reference:
+    """``ref`` with the KV-memory bound (of :func:`~llmqueue.memory.theory.combined_capacity`):
+    lambda* is the smaller of the two bounds."""
+    if mc is None:
         raise ScenarioError("engine.memory: the memory bound needs length distributions "
-                            "(workload.prompt_tokens and decode_tokens), not a replayed trace")
-    from ..memory.theory import memory_capacity
-    mc = memory_capacity(sc.build_policy(), sc.build_batch_time(), cfg.capacity_tokens, cfg.block_size,
-                         wl.prompt_tokens, wl.decode_tokens)
+                            "(workload.prompt_tokens and decode_tokens) or a replayed trace's requests")
     if mc.lambda_memory >= ref.lambda_star:
         return replace(ref, lambda_compute=ref.lambda_star, lambda_memory=mc.lambda_memory)
     return replace(ref, lambda_star=mc.lambda_memory, lambda_compute=ref.lambda_star,

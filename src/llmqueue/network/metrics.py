@@ -5,7 +5,8 @@ stability verdict.
 Latencies use the single-engine names (:func:`llmqueue.sim.metrics.latency_stats`, in ms):
 a job's end-to-end latency ``e2el`` runs from its arrival to the completion of its last visit;
 a visit's ``ttft`` and ``e2el`` run from its arrival at the engine. The backlog trend is the
-least-squares slope (tokens/s) of the total sampled backlog over the second half of the run:
+least-squares slope (tokens/s) of the total sampled backlog over the second half of the arrival
+phase (up to the last job arrival; the drain after it is left out):
 about 0 when the network is stable, the fluid growth rate when it is not.
 """
 

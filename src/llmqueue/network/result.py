@@ -100,9 +100,13 @@ def build_result(net: Network, seed: int, engines, request_logs, iteration_logs,
 
 
 def backlog_slope(res: NetworkResult, start_fraction: float = 0.5, column: str = "total_tokens") -> float:
-    """Slope (tokens/s) of a sampled backlog column over the last ``1 - start_fraction`` of the run."""
+    """Slope (tokens/s) of a sampled backlog column over the last ``1 - start_fraction`` of the
+    arrival phase: from time 0 to the last job arrival (or the end of the run when arrivals outlast
+    it). The drain after the last arrival says nothing about stability, so it is left out."""
     b = res.backlog
-    part = b[b["time"] >= start_fraction * res.end_time]
+    arrivals = res.jobs["arrival_time"].to_numpy(dtype=float)
+    end = min(res.end_time, float(arrivals.max())) if len(arrivals) and arrivals.max() > 0 else res.end_time
+    part = b[(b["time"] >= start_fraction * end) & (b["time"] <= end)]
     if len(part) < 3:
         return 0.0
     return float(np.polyfit(part["time"], part[column], 1)[0])

@@ -23,12 +23,12 @@ from .registry import (
 )
 
 if TYPE_CHECKING:
-    from .work_conservation import check_work_conserving, is_work_conserving_plan
+    from .work_conservation import check_work_conserving, find_idle_budget_witness, is_work_conserving_plan
 
 
 def __getattr__(name: str) -> Any:
     # the work-conservation checker needs hypothesis: imported on first use, not with the package
-    if name in ("check_work_conserving", "is_work_conserving_plan"):
+    if name in ("check_work_conserving", "find_idle_budget_witness", "is_work_conserving_plan"):
         from . import work_conservation
         return getattr(work_conservation, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -38,5 +38,6 @@ __all__ = [
     "Policy", "fill_chunks", "fill_decodes", "fill_whole_prefills", "ClassPriority",
     "FasterTransformer", "Orca", "SarathiServe", "VanillaVLLM", "VLLMV1", "ThresholdAdmission",
     "POLICIES", "MEMORY_POLICIES", "REGISTRY", "PolicyInfo", "has_fast_path", "make_policy", "policy_info",
-    "policy_infos", "policy_names", "check_work_conserving", "is_work_conserving_plan",
+    "policy_infos", "policy_names", "check_work_conserving", "find_idle_budget_witness",
+    "is_work_conserving_plan",
 ]

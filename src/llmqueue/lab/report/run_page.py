@@ -10,11 +10,9 @@ import yaml
 
 from ...errors import ReportError
 from ...sim.summary import RunSummary, SummaryError
-from ...sim.tables import read_run_table
-from ..growth import estimate_run
 from ..paths import RunPath
 from ..plots import figure
-from ..verdict import compare_fluid, decide, tolerance_tokens
+from ..verdict import run_verdict
 from . import html as h
 
 SUMMARY_KEYS = ("policy", "batch_time", "duration_s", "num_requests", "completed", "in_system_at_end",
@@ -35,29 +33,19 @@ def read_summary(folder: Path) -> RunSummary:
 def build(folder: Path) -> tuple[str, list[str]]:
     run = read_summary(folder)
     summary = run.to_dict()
-    req = read_run_table(folder, "requests")
-    it = read_run_table(folder, "iterations")
     horizon = run.duration_s
-    path = RunPath.from_tables(req, it, horizon)
+    until = run.extra.get("arrivals_until_s")
+    path = RunPath.from_folder(folder, horizon, float(until) if isinstance(until, (int, float)) else 0.0)
     body = []
     cap = run.extra.get("capacity") or {}
-    verdict_html = "<p>The run is too short to judge (fewer than 20 grid points of backlog).</p>"
-    if horizon > 0 and len(it) >= 20:
-        est = estimate_run(path)
-        rate = cap.get("arrival_rate")
-        offered = rate * (cap["mean_prompt_tokens"] + cap["mean_decode_tokens"]) if rate else est.offered
-        v = decide(est, tolerance_tokens(offered), horizon)
-        words = [v.reason, f"Warm-up {est.warmup_s:.4g} s ({est.warmup_method}); throughput after it "
-                           f"{est.throughput:.4g} tokens/s."]
-        if cap.get("fluid_slope_tokens_per_s") is not None and cap.get("max_batch_size") is None:
-            fc = compare_fluid(est, cap["fluid_slope_tokens_per_s"])
-            words.append(f"Theorem 2's fluid line is {fc.fluid_line:+.4g} tokens/s; it is "
-                         f"{'inside' if fc.in_ci else 'outside'} the interval (measured minus fluid: "
-                         f"{fc.excess:+.4g} tokens/s).")
+    rv = run_verdict(path, cap)
+    verdict_html = f"<p>{h.esc(rv.line())}</p>"
+    if rv.verdict is not None:
+        words = [rv.line(), *rv.details()]
         if cap.get("lambda_star"):
             words.append(f"lambda* = {cap['lambda_star']:.4g} req/s" +
                          (f"; this run is at rho = {cap['rho']:.4g}." if cap.get("rho") is not None else "."))
-        verdict_html = "<div class=\"answer\"><p>" + h.verdict_span(v.verdict) + "</p><ul>" + "".join(
+        verdict_html = "<div class=\"answer\"><p>" + h.verdict_span(rv.verdict.verdict) + "</p><ul>" + "".join(
             f"<li>{h.esc(w)}</li>" for w in words) + "</ul></div>"
     body += ["<h2>Verdict</h2>", verdict_html, "<h2>Over time</h2>"]
     t = path.grid(1000)
