@@ -50,12 +50,19 @@ def simulate(
     check_format(fmt)
     res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
-    cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())
+    cap = (None if sc.has_sessions      # a closed loop of sessions: no open-arrival capacity report
+           else workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload()))
     s = res.summary()
     if out is not None:
         writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
                                 "capacity": cap.to_dict() if cap is not None else None})
     print_summary(s, cap)
+    if "sessions" in s.extra:
+        x = s.extra
+        console.print(f"sessions: {x['sessions']} started, {x['sessions_completed']} finished, "
+                      f"{x['mean_turns_per_session']:.2f} turns each on average; session time p50 "
+                      f"{x['p50_session_time_s'] or 0:.1f} s, p99 {x['p99_session_time_s'] or 0:.1f} s",
+                      highlight=False)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")
@@ -63,7 +70,8 @@ def simulate(
             console.print(f"  {i:4d}  t={row.start_time:.6g}s  {format_plan(plan, res.labels)}", highlight=False)
     if out is not None:
         console.print(f"\nwrote {out}/requests.{fmt}, iterations.{fmt}, summary.json"
-                      + (f", batches.{fmt}" if res.compositions is not None else ""), highlight=False)
+                      + (f", batches.{fmt}" if res.compositions is not None else "")
+                      + (", sessions.csv" if "sessions" in s.extra else ""), highlight=False)
 
 
 #: why the single-engine flags are refused for a network scenario

@@ -80,6 +80,8 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
             from .batches import compositions_table
             table = compositions_table(res.compositions, res.labels)
             _write_frame(table, out / "batches", format, list(table.columns))
+        if res.sessions is not None:             # a session workload: one row per session
+            res.sessions.to_csv(out / "sessions.csv", index=False)
         if res.memory is not None:               # the KV memory's records (what preempted when)
             res.preemptions.to_csv(out / "preemptions.csv", index=False)
             res.memory_iterations.to_csv(out / "memory.csv", index=False)
