@@ -15,7 +15,8 @@ on buffers, and the fluid model has one buffer per label.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 
 from ..engine.batch_time import BatchTimeModel
 from ..memory.config import MemoryConfig
@@ -160,7 +161,7 @@ class Network:
     classes: tuple[JobClass, ...]
     routers: tuple[Router, ...] = ()
     # not in the repr, so a network without a split prints (and hashes in tests) as before
-    disaggregation: Disaggregation | None = field(default=None, repr=False)
+    disaggregation: Disaggregation | None = dc_field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for attr in ("engines", "classes", "routers"):
