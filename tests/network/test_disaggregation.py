@@ -159,3 +159,15 @@ def test_scenario_form(tmp_path):
     p.write_text(SCENARIO.replace("DECODE", "decoder"))
     with pytest.raises(ScenarioError, match="disaggregation.decode"):
         load_scenario(str(p))
+
+
+def test_same_seed_same_disaggregated_run():
+    pre, dec = _engines()
+
+    def run(seed):
+        net = disaggregated_network(pre, dec, 2, 2, PoissonArrivals(5.0), Uniform(100, 900), Uniform(5, 80),
+                                    link=LINK, kv_bytes_per_token=KVB)
+        return simulate_network(net, seed, duration=10.0)
+    a, b, c = run(4), run(4), run(5)
+    assert a.visits.equals(b.visits) and a.jobs.equals(b.jobs)
+    assert not a.jobs.equals(c.jobs)

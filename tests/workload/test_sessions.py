@@ -141,3 +141,22 @@ def test_scenario_runs_sessions_and_other_commands_refuse(tmp_path):
     p.write_text(bad)
     with pytest.raises(ScenarioError, match="num_requests"):
         load_scenario(str(p))
+
+
+def test_simulate_command_writes_sessions_and_sweep_refuses(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from llmqueue.cli import app
+    p = tmp_path / "s.yaml"
+    p.write_text(SCENARIO)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["simulate", str(p), "--out", str(out), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    assert "sessions: 10 started, 10 finished" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sessions_completed"] == 10 and summary["p50_session_time_s"] > 0
+    assert len((out / "sessions.csv").read_text().splitlines()) == 11
+    res = CliRunner().invoke(app, ["sweep", str(p), "--rates", "1", "--out", str(tmp_path / "sw")])
+    assert res.exit_code == 2 and "closed loop" in res.output
