@@ -158,5 +158,6 @@ def test_simulate_command_writes_sessions_and_sweep_refuses(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["sessions_completed"] == 10 and summary["p50_session_time_s"] > 0
     assert len((out / "sessions.csv").read_text().splitlines()) == 11
+    assert (out / "requests.csv").read_text().splitlines()[0].endswith(",session_id,turn")
     res = CliRunner().invoke(app, ["sweep", str(p), "--rates", "1", "--out", str(tmp_path / "sw")])
     assert res.exit_code == 2 and "closed loop" in res.output

@@ -74,7 +74,8 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
                              f"{res.out_dir}, not {format} tables to {out}")
     else:
         from .engine import IterationLog, RequestLog
-        _write_frame(res.requests, out / "requests", format, list(RequestLog.COLUMNS))
+        session_cols = [c for c in ("session_id", "turn") if c in res.requests.columns]   # a session workload
+        _write_frame(res.requests, out / "requests", format, list(RequestLog.COLUMNS) + session_cols)
         _write_frame(res.iterations, out / "iterations", format, list(IterationLog.COLUMNS))
         if res.compositions is not None:
             from .batches import compositions_table
