@@ -27,7 +27,8 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
 
     ``requests`` replaces the scenario's workload (else it is drawn with ``seed``, default the
     scenario's); ``horizon`` and ``record_composition`` override the scenario's ``simulation``
-    block when given. With ``out``, a run the fast path can stream (no memory, a fast-path policy,
+    block when given. A session workload (``workload.sessions``) runs as a closed-loop source on
+    the engine core (never the fast path). With ``out``, a run the fast path can stream (no memory, a fast-path policy,
     no composition) writes its tables there as it goes and returns a
     :class:`~llmqueue.sim.fast.StreamedResult`; otherwise the result is an in-memory
     :class:`~llmqueue.sim.simulate.SimResult` for :func:`~llmqueue.sim.output.write_run`.
@@ -40,11 +41,16 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     if run is None:
         raise ScenarioError(f"{sc.name or 'scenario'}: a network scenario has no single engine to simulate; "
                             f"run it with llmqueue.network.simulate_network (`llmqueue simulate` does)")
+    from .workload.sessions import SessionWorkload
+    horizon = run.horizon_s if horizon is None else horizon
+    composition = run.record_composition if record_composition is None else record_composition
+    if requests is None and isinstance(run.workload, SessionWorkload):   # a closed loop: turns follow completions
+        check_runnable(sc, run.workload)
+        return simulate(run.policy, run.batch_time, run.workload.source(run.seed if seed is None else seed),
+                        memory=run.memory, horizon=horizon, record_composition=composition)
     if requests is None:
         check_runnable(sc, run.workload)
         requests = run.workload.requests(run.seed if seed is None else seed)
-    horizon = run.horizon_s if horizon is None else horizon
-    composition = run.record_composition if record_composition is None else record_composition
     if out is not None and streams(run.policy, run.batch_time, record_composition=composition, memory=run.memory):
         return run_to_disk(run.policy, run.batch_time, requests, out, horizon=horizon, format=format)
     return simulate(run.policy, run.batch_time, requests, memory=run.memory, horizon=horizon,

@@ -56,11 +56,13 @@ def simulate(
     check_format(fmt)
     res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
-    wl = sc.build_workload()
-    cc = combined_capacity(sc.build_policy(), sc.build_batch_time(), wl, sc.build_memory(), seed=sc.seed)
+    # a closed loop of sessions has no open-arrival capacity report; its arrival phase ends at its last turn
+    wl = None if sc.has_sessions else sc.build_workload()
+    cc = (None if wl is None
+          else combined_capacity(sc.build_policy(), sc.build_batch_time(), wl, sc.build_memory(), seed=sc.seed))
     cap = cc.compute if cc is not None else None
     s = res.summary()
-    path = run_path(res, wl, sc.simulation.horizon_s)
+    path = run_path(res, wl, None if wl is None else sc.simulation.horizon_s)
     extra = {"scenario": sc.model_dump(mode="json"), "capacity": cap.to_dict() if cap is not None else None,
              "combined_capacity": cc.to_dict() if cc is not None else None,
              "arrivals_until_s": path.arrivals_until}
@@ -70,6 +72,12 @@ def simulate(
         print_json(jsonable(s.with_extra(extra).to_dict()))
         return
     print_summary(s, cap)
+    if "sessions" in s.extra:
+        x = s.extra
+        console.print(f"sessions: {x['sessions']} started, {x['sessions_completed']} finished, "
+                      f"{x['mean_turns_per_session']:.2f} turns each on average; session time p50 "
+                      f"{x['p50_session_time_s'] or 0:.1f} s, p99 {x['p99_session_time_s'] or 0:.1f} s",
+                      highlight=False)
     print_run_verdict(path, res, cc, wl)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
@@ -78,7 +86,8 @@ def simulate(
             console.print(f"  {i:4d}  t={row.start_time:.6g}s  {format_plan(plan, res.labels)}", highlight=False)
     if out is not None:
         console.print(f"\nwrote {out}/requests.{fmt}, iterations.{fmt}, summary.json"
-                      + (f", batches.{fmt}" if res.compositions is not None else ""), highlight=False)
+                      + (f", batches.{fmt}" if res.compositions is not None else "")
+                      + (", sessions.csv" if "sessions" in s.extra else ""), highlight=False)
 
 
 #: why the single-engine flags are refused for a network scenario

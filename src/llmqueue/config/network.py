@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from .engine import NetEngineSpec
-from .fields import ArrivalSpec, LengthSpec, Prob, RouterRule, Strict, field_errors
+from .fields import ArrivalSpec, LengthSpec, NonNegFloat, PosFloat, Prob, RouterRule, Strict, field_errors
 
 
 class StepSpec(Strict):
@@ -121,10 +121,47 @@ class RouterSpec(Strict):
     rule: RouterRule = "round_robin"
 
 
+class LinkSpec(Strict):
+    """The KV-transfer link: ``bandwidth_gbps`` gigabits per second, ``latency_s`` per transfer."""
+
+    bandwidth_gbps: PosFloat
+    latency_s: NonNegFloat = 0.0
+
+
+class DisaggregationSpec(Strict):
+    """A prefill/decode split (docs/agentic.md): steps addressed to ``prefill`` run their prompt
+    there, their KV cache crosses ``link`` and a ``decode`` engine decodes them. The KV bytes per
+    prompt token come from ``model`` (memory/hardware.py) or ``kv_bytes_per_token``."""
+
+    prefill: str
+    decode: str
+    link: LinkSpec
+    model: str | None = None
+    kv_bytes_per_token: PosFloat | None = None
+
+    @model_validator(mode="after")
+    def _bytes(self) -> DisaggregationSpec:
+        if (self.model is None) == (self.kv_bytes_per_token is None):
+            raise ValueError("give exactly one of 'model' (its KV bytes per token) or 'kv_bytes_per_token'")
+        if self.model is not None:
+            from ..memory.hardware import get_model
+            get_model(self.model)
+        return self
+
+    def build(self):
+        from ..memory.hardware import get_model
+        from ..network.model import Disaggregation, KVLink
+        per_token = (float(get_model(self.model).kv_bytes_per_token) if self.model is not None
+                     else float(self.kv_bytes_per_token or 0.0))
+        return Disaggregation(self.prefill, self.decode, KVLink(self.link.bandwidth_gbps * 1e9 / 8,
+                                                                self.link.latency_s), per_token)
+
+
 class NetworkSpec(Strict):
     engines: list[NetEngineSpec] = Field(min_length=1)
     routers: list[RouterSpec] = Field(default_factory=list)
     classes: list[ClassSpec] = Field(min_length=1)
+    disaggregation: DisaggregationSpec | None = None
 
     @model_validator(mode="after")
     def _references(self) -> NetworkSpec:
@@ -174,6 +211,13 @@ class NetworkSpec(Strict):
                     out.append(((*wf, *loc), (f"label {label!r} is already used by network.{where}: every step "
                                 f"needs its own label (it names a buffer)"), label))
                 labels.setdefault(label, (*wf, *loc))
+        dis = self.disaggregation
+        if dis is not None:
+            for key in ("prefill", "decode"):
+                name = getattr(dis, key)
+                if name not in targets:
+                    out.append((("disaggregation", key), f"{name!r} is neither an engine nor a router "
+                                f"(known: {', '.join(targets)})", name))
         for i, e in enumerate(self.engines):
             out += [(("engines", i, "class_priority", j), (f"{name!r} is not the label of any step (labels: "
                      f"{', '.join(labels)})"), name)
@@ -197,6 +241,7 @@ class NetworkSpec(Strict):
             except ValueError as err:
                 raise ValueError(f"network.classes.{ci}.workflow: {err}") from None
         try:
-            return Network(tuple(engines), tuple(classes), tuple(routers))
+            return Network(tuple(engines), tuple(classes), tuple(routers),
+                           self.disaggregation.build() if self.disaggregation is not None else None)
         except ValueError as err:
             raise ValueError(f"network: {err}") from None

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..network.model import Network
     from ..policies.base import Policy
     from ..workload import Workload
+    from ..workload.sessions import SessionWorkload
 
 #: Name of the engine (and of its one workflow step) when a single engine is seen as a network.
 SINGLE_ENGINE_NAME = "engine"
@@ -62,7 +63,7 @@ class SingleEngine:
     policy: Policy
     batch_time: BatchTimeModel
     memory: MemoryConfig | None
-    workload: Workload
+    workload: Workload | SessionWorkload
     seed: int
     horizon_s: float | None
     record_composition: bool
@@ -199,9 +200,26 @@ class Scenario(Strict):
             if name not in known:
                 raise ScenarioError(f"{self._where()}: engine.class_priority.{j}: {_not_a_class(name, known)}")
 
+    @property
+    def has_sessions(self) -> bool:
+        """A single-engine scenario whose workload is multi-turn sessions (a closed loop)."""
+        return self.workload is not None and self.workload.sessions is not None
+
     def build_workload(self) -> Workload:
         _, w = self.single_specs()
+        if w.sessions is not None:
+            raise ScenarioError(f"{self._where()}: workload.sessions: a session workload's turns arrive after "
+                                f"earlier turns complete (a closed loop); only `llmqueue simulate` (the engine "
+                                f"core) runs it, this command needs a fixed request stream")
         return self._built("workload", lambda: w.build(self._base, self.trace_requests()))
+
+    def build_sessions(self) -> SessionWorkload:
+        """The :class:`~llmqueue.workload.sessions.SessionWorkload` of a session scenario."""
+        _, w = self.single_specs()
+        if w.sessions is None:
+            raise ScenarioError(f"{self._where()}: workload.sessions: this scenario has no sessions")
+        sessions = w.sessions
+        return self._built("workload.sessions", lambda: sessions.build(w, self._base))
 
     def build_batch_time(self) -> BatchTimeModel:
         engine, _ = self.single_specs()
@@ -229,8 +247,9 @@ class Scenario(Strict):
         """Policy, batch time, memory and workload for the single-engine path; None for a network."""
         if self.network is not None:
             return None
+        workload = self.build_sessions() if self.has_sessions else self.build_workload()
         return SingleEngine(self.build_policy(), self.build_batch_time(), self.build_memory(),
-                            self.build_workload(), self.seed, self.simulation.horizon_s,
+                            workload, self.seed, self.simulation.horizon_s,
                             self.simulation.record_composition)
 
     # -- network ------------------------------------------------------------------------------
@@ -246,7 +265,7 @@ class Scenario(Strict):
             return self
         engine, w = self.single_specs()
         for key, value in (("trace", w.trace), ("initial_requests", w.initial_requests),
-                           ("num_requests", w.num_requests), ("prefix", w.prefix),
+                           ("num_requests", w.num_requests), ("prefix", w.prefix), ("sessions", w.sessions),
                            ("simulation.record_composition", self.simulation.record_composition)):
             if value:
                 where = key if key.startswith("simulation") else f"workload.{key}"

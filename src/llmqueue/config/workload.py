@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from ..workload import SharedPrefix, Workload, read_trace_arrays
-from .fields import ArrivalSpec, Count, LengthSpec, PosFloat, PosInt, Strict, resolve
+from .fields import ArrivalSpec, Count, LengthSpec, NonNegFloat, PosFloat, PosInt, Strict, resolve
 
 
 class InitialRequestSpec(Strict):
@@ -23,6 +24,35 @@ class PrefixSpec(Strict):
     tokens: PosInt
 
 
+class ThinkTimeSpec(Strict):
+    """Seconds from a turn's completion to the session's next turn: exponential or fixed."""
+
+    mean_s: NonNegFloat
+    kind: Literal["exponential", "fixed"] = "exponential"
+
+
+class SessionSpec(Strict):
+    """Multi-turn sessions (docs/agentic.md): ``workload.arrival`` is the session arrival process,
+    ``workload.prompt_tokens`` the first turn's prompt and ``workload.decode_tokens`` every turn's
+    answer; each later turn adds the previous answer and ``new_tokens`` to the previous prompt and
+    arrives ``think_time`` after the previous turn completes. ``num_sessions`` and/or
+    ``workload.duration_s`` stop new sessions."""
+
+    turns: LengthSpec
+    new_tokens: LengthSpec
+    think_time: ThinkTimeSpec = ThinkTimeSpec(mean_s=0.0)
+    num_sessions: Count | None = None
+    hash_block_tokens: PosInt = 16
+
+    def build(self, w: WorkloadSpec, base: Path):
+        from ..workload.sessions import SessionWorkload, ThinkTime
+        assert w.arrival is not None and w.prompt_tokens is not None and w.decode_tokens is not None
+        return SessionWorkload(w.arrival.build(), self.turns.build(base), w.prompt_tokens.build(base),
+                               self.new_tokens.build(base), w.decode_tokens.build(base),
+                               ThinkTime(self.think_time.mean_s, self.think_time.kind), self.num_sessions,
+                               w.duration_s, self.hash_block_tokens, w.job_class)
+
+
 class WorkloadSpec(Strict):
     arrival: ArrivalSpec | None = None
     trace: str | None = None
@@ -33,9 +63,22 @@ class WorkloadSpec(Strict):
     duration_s: PosFloat | None = None
     job_class: str = "default"
     prefix: PrefixSpec | None = None
+    sessions: SessionSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkloadSpec:
+        if self.sessions is not None:
+            given = [k for k in ("trace", "prefix", "num_requests") if getattr(self, k) is not None]
+            given += ["initial_requests"] if self.initial_requests else []
+            if given:
+                raise ValueError(f"'sessions' generates its own turns: drop {', '.join(given)} (end the workload "
+                                 f"with sessions.num_sessions or duration_s)")
+            if self.arrival is None or self.prompt_tokens is None or self.decode_tokens is None:
+                raise ValueError("'sessions' needs 'arrival' (sessions start by it), 'prompt_tokens' (the first "
+                                 "turn's prompt) and 'decode_tokens' (every turn's answer)")
+            if self.sessions.num_sessions is None and self.duration_s is None:
+                raise ValueError("a session workload needs sessions.num_sessions or duration_s (else it never ends)")
+            return self
         if self.prefix is not None and self.arrival is None:
             raise ValueError("'prefix' applies to generated requests (give 'arrival'); a trace gives "
                              "prefixes in its prefix_id,prefix_tokens columns")

@@ -67,6 +67,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "capacity LP, Sarathi-Serve against Orca", "network", _lazy("fork_join")),
     Experiment("memory-bound", "the maximum stable rate against the KV capacity: memory-bound to compute-bound, "
                "vLLM-v1 preemption against threshold admission", "memory", _lazy("memory_bound")),
+    Experiment("pd-split", "prefill/decode disaggregation: the P:D ratio sweep against its LP, and colocated "
+               "against disaggregated goodput under TTFT and TPOT SLOs", "network", _lazy("pd_split")),
 )
 
 _BY_NAME = {e.name: e for e in EXPERIMENTS}

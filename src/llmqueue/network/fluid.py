@@ -291,6 +291,8 @@ def fluid_verdict(net: Network, rules: dict[str, StationRule] | None = None, hor
 
     A unit is what the slowest station processes in 1000 s; the horizon is ``horizon_units``
     times the time the whole network would need to drain one unit with its spare capacity.
+    A network with a prefill/decode split is refused (ValueError): its buffers are not modelled.
+
     The measure is the fluid's future work (tokens, later visits included), which a stable rule
     wears down at the network's spare capacity; the token fluid itself may first grow (a short
     visit turns into a long one downstream). ``drains``: the work falls below 5% of where it
@@ -298,6 +300,8 @@ def fluid_verdict(net: Network, rules: dict[str, StationRule] | None = None, hor
     ends above twice its start and still grows over the second half of the horizon; otherwise
     ``undecided`` (raise ``horizon_units`` or ``steps``).
     """
+    if net.disaggregation is not None:
+        raise ValueError("the fluid model has no prefill/decode split (disaggregation)")
     model = FluidModel(net, rules)
     cap = float(model.capacity.min())
     unit = cap * 1000.0

@@ -16,6 +16,7 @@ on buffers, and the fluid model has one buffer per label.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 
 from ..engine.batch_time import BatchTimeModel
 from ..memory.config import MemoryConfig
@@ -91,6 +92,49 @@ def replicas(engine: NetEngine, n: int, rule: str = "round_robin") -> tuple[tupl
 
 
 @dataclass(frozen=True)
+class KVLink:
+    """The link that carries a prompt's KV cache from a prefill engine to a decode engine: a
+    transfer of ``b`` bytes takes ``latency_s + b / bandwidth_bytes_per_s`` seconds (transfers do
+    not queue behind each other: each pair of engines has its own link)."""
+
+    bandwidth_bytes_per_s: float
+    latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.bandwidth_bytes_per_s, (int, float)) and 0 < self.bandwidth_bytes_per_s < float("inf")):
+            raise ValueError(f"link bandwidth must be a finite number > 0 bytes/s, got {self.bandwidth_bytes_per_s!r}")
+        if not (isinstance(self.latency_s, (int, float)) and 0 <= self.latency_s < float("inf")):
+            raise ValueError(f"link latency_s must be a finite number >= 0, got {self.latency_s!r}")
+
+    def transfer_s(self, nbytes: float) -> float:
+        return self.latency_s + nbytes / self.bandwidth_bytes_per_s
+
+
+@dataclass(frozen=True)
+class Disaggregation:
+    """Prefill and decode on separate pools (DistServe, Mooncake): a visit addressed to
+    ``prefill`` (an engine or a router) runs its prompt there and leaves after its last prompt
+    token; its KV cache (``kv_bytes_per_token`` per prompt token) crosses ``link``; then it joins
+    a ``decode`` engine (or router) with its prompt already computed, where it takes KV memory and
+    decodes. Visits addressed to other engines run whole, as usual."""
+
+    prefill: str
+    decode: str
+    link: KVLink
+    kv_bytes_per_token: float
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.kv_bytes_per_token, (int, float)) and 0 <= self.kv_bytes_per_token < float("inf")):
+            raise ValueError(f"kv_bytes_per_token must be a finite number >= 0, got {self.kv_bytes_per_token!r}")
+        if self.prefill == self.decode:
+            raise ValueError(f"prefill and decode pools must differ, both are {self.prefill!r}")
+
+    def transfer_s(self, prompt_tokens: int) -> float:
+        """Seconds to move the KV cache of ``prompt_tokens`` tokens."""
+        return self.link.transfer_s(prompt_tokens * self.kv_bytes_per_token)
+
+
+@dataclass(frozen=True)
 class JobClass:
     """Jobs that arrive by ``arrival`` and follow ``workflow`` (labels default to ``<name>.<step>``)."""
 
@@ -116,6 +160,8 @@ class Network:
     engines: tuple[NetEngine, ...]
     classes: tuple[JobClass, ...]
     routers: tuple[Router, ...] = ()
+    # not in the repr, so a network without a split prints (and hashes in tests) as before
+    disaggregation: Disaggregation | None = dc_field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for attr in ("engines", "classes", "routers"):
@@ -149,6 +195,17 @@ class Network:
                     raise ValueError(f"label {s.buffer!r} is used by {labels[s.buffer]} and by class {c.name!r} step "
                                      f"{s.name!r}: every step needs its own label (it names a buffer)")
                 labels[s.buffer] = f"class {c.name!r} step {s.name!r}"
+        dis = self.disaggregation
+        if dis is not None:
+            for what, name in (("prefill", dis.prefill), ("decode", dis.decode)):
+                if name not in names:
+                    raise ValueError(f"disaggregation: {what} pool {name!r} is neither an engine nor a router")
+            both = set(self.members(dis.prefill)) & set(self.members(dis.decode))
+            if both:
+                raise ValueError(f"disaggregation: {', '.join(sorted(both))} in both the prefill and the decode pool")
+            from .pressure import MaxPressure
+            if any(isinstance(e.policy, MaxPressure) for e in self.engines):
+                raise ValueError("disaggregation: max-pressure engines are not supported with a prefill/decode split")
 
     # -- lookups ------------------------------------------------------------------------------
     def engine(self, name: str) -> NetEngine:

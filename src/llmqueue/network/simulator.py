@@ -12,6 +12,13 @@ start once all their dependencies are complete (DAGs, fork-join). A job complete
 of its visits is in flight. A visit whose prompt and decode draws are both 0 has no work and
 completes at once.
 
+With a prefill/decode split (``Network.disaggregation``), a visit addressed to the prefill pool
+is first a prefill-only request there (its decode tokens 0: it leaves after its last prompt
+token); its KV cache then crosses the link (latency + bytes / bandwidth, an event on the same
+kernel), and it enters a decode engine of the decode pool with its prompt already computed
+(``EngineCore.add`` with ``prefill_done``), where it needs KV memory for its whole context.
+The visits table has both parts (two request ids, the engine tells which pool).
+
 Randomness: one ``SeedSequence(seed)``; class c uses its child c, whose children are
 0: arrival gaps, 1 + 2s / 2 + 2s: prompt / decode tokens of step s, 1 + 2S: routing and
 repeats (S steps). Router r uses child C + r of the root (C classes). So a one-class,
@@ -109,6 +116,10 @@ class _NetworkRun:
         # where each step's visits go: an engine (fixed) or a router (chosen per visit)
         self.target = [[routers.get(s.engine, by_name.get(s.engine)) for s in c.workflow.steps]
                        for c in net.classes]
+        dis = self.dis = net.disaggregation
+        self.decode_pool = None if dis is None else routers.get(dis.decode, by_name.get(dis.decode))
+        self.split = [[dis is not None and s.engine == dis.prefill for s in c.workflow.steps] for c in net.classes]
+        self.handoff: dict[int, int] = {}      # prefill-phase request id -> its decode tokens
         self.rids = count()
         self.job_ids = count()
         self.meta: dict[int, tuple[_Job, int]] = {}
@@ -152,17 +163,46 @@ class _NetworkRun:
         target = self.target[job.ci][s]
         engine = target.choose() if isinstance(target, RouterState) else target
         assert engine is not None  # every step's target is an engine or a router (checked by Network)
+        if self.split[job.ci][s] and d > 0:
+            if p == 0:                      # nothing to prefill or transfer
+                self._decode(job, s, None, p, d)
+                return
+            rid = self._submit(engine, job, s, p, 0)
+            self.handoff[rid] = d
+            return
+        self._submit(engine, job, s, p, d)
+
+    def _submit(self, engine: SimEngine, job: _Job, s: int, p: int, d: int, prefill_done: int = 0) -> int:
         rid = next(self.rids)
         ei = self.engine_index[engine]
+        label = self.classes[job.ci].labels[s]
         self.meta[rid] = (job, s)
         self.visit_rows.append((rid, job.job_id, job.ci, s, ei))
-        self.board.submitted(ei, rid, cr.labels[s], p + d)
-        engine.submit(Request(rid, self.kernel.now, p, d, cr.labels[s]))
+        self.board.submitted(ei, rid, label, p + d - prefill_done)
+        engine.submit(Request(rid, self.kernel.now, p, d, label), prefill_done)
+        return rid
+
+    def _decode(self, job: _Job, s: int, prefill_rid: int | None, p: int, d: int) -> None:
+        """The decode part of a split visit: a decode engine receives it with its prompt computed."""
+        if prefill_rid is not None:
+            del self.meta[prefill_rid]
+        target = self.decode_pool
+        engine = target.choose() if isinstance(target, RouterState) else target
+        assert engine is not None  # the decode pool is an engine or a router (checked by Network)
+        self._submit(engine, job, s, p, d, prefill_done=p)
 
     def _visit_done(self, request: Request, time: float) -> None:
-        job, s = self.meta.pop(request.request_id)
-        self.board.completed(request.request_id)
+        rid = request.request_id
+        self.board.completed(rid)
         self.last_event = time
+        d = self.handoff.pop(rid, None)
+        if d is not None:                   # prefill done: move the KV cache to the decode pool
+            job, s = self.meta[rid]
+            p = request.prompt_tokens
+            assert self.dis is not None
+            self.kernel.schedule(time + self.dis.transfer_s(p), lambda: self._decode(job, s, rid, p, d), ARRIVAL)
+            return
+        job, s = self.meta.pop(rid)
         self._after_visit(job, s)
 
     def _after_visit(self, job: _Job, s: int) -> None:

@@ -32,11 +32,21 @@ class StepLoad:
 
 
 def step_loads(net: Network) -> list[StepLoad]:
-    """The load of every step (in the order of :meth:`Network.steps`)."""
+    """The load of every step (in the order of :meth:`Network.steps`). With a prefill/decode
+    split (:class:`~llmqueue.network.model.Disaggregation`), a step addressed to the prefill pool
+    is two loads: its prompt tokens there, and its decode tokens (step ``<name>.decode``) at the
+    decode pool."""
     out = []
+    dis = net.disaggregation
     for c in net.classes:
         v = c.workflow.visits_per_job()
         for s, x in zip(c.workflow.steps, v):
+            if dis is not None and s.engine == dis.prefill:
+                p, d = s.prompt_tokens.mean, s.decode_tokens.mean
+                out.append(StepLoad(c.name, s.name, s.buffer, s.engine, float(x), p, 0.0, c.rate * float(x) * p))
+                out.append(StepLoad(c.name, f"{s.name}.decode", s.buffer, dis.decode, float(x), 0.0, d,
+                                    c.rate * float(x) * d))
+                continue
             out.append(StepLoad(c.name, s.name, s.buffer, s.engine, float(x), s.prompt_tokens.mean,
                                 s.decode_tokens.mean, c.rate * float(x) * s.mean_tokens))
     return out

@@ -76,9 +76,11 @@ class SimEngine:
         return len(self.core.states)
 
     # -- arrivals -----------------------------------------------------------------------------
-    def submit(self, request: Request) -> None:
-        """A request enters the engine now; it is seen at the next iteration boundary."""
-        self.core.add(request, self.kernel.now)
+    def submit(self, request: Request, prefill_done: int = 0) -> None:
+        """A request enters the engine now; it is seen at the next iteration boundary.
+        ``prefill_done``: that much of its prompt is already computed (a decode engine of a
+        prefill/decode split receives the prompt's KV cache)."""
+        self.core.add(request, self.kernel.now, prefill_done)
         if not self._busy:
             self._busy = True
             self.kernel.schedule(self.kernel.now, self._decide, DECIDE)

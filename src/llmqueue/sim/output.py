@@ -74,12 +74,15 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
                              f"{res.out_dir}, not {format} tables to {out}")
     else:
         from .engine import IterationLog, RequestLog
-        _write_frame(res.requests, out / "requests", format, list(RequestLog.COLUMNS))
+        session_cols = [c for c in ("session_id", "turn") if c in res.requests.columns]   # a session workload
+        _write_frame(res.requests, out / "requests", format, list(RequestLog.COLUMNS) + session_cols)
         _write_frame(res.iterations, out / "iterations", format, list(IterationLog.COLUMNS))
         if res.compositions is not None:
             from .batches import compositions_table
             table = compositions_table(res.compositions, res.labels)
             _write_frame(table, out / "batches", format, list(table.columns))
+        if res.sessions is not None:             # a session workload: one row per session
+            res.sessions.to_csv(out / "sessions.csv", index=False)
         if res.memory is not None:               # the KV memory's records (what preempted when)
             res.preemptions.to_csv(out / "preemptions.csv", index=False)
             res.memory_iterations.to_csv(out / "memory.csv", index=False)

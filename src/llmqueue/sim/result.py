@@ -16,7 +16,7 @@ import numpy as np
 from ..engine.logs import PREEMPTION_COLUMNS, RequestLog
 from ..engine.plan import BatchPlan
 from ..memory.config import MemoryConfig
-from .summary import LatencyStats, MemoryStats, RunCounts, RunTotals
+from .summary import LatencyStats, MemoryStats, RunCounts, RunSummary, RunTotals
 
 if TYPE_CHECKING:  # pandas is imported by the run that builds the tables, not by importing this
     import pandas as pd
@@ -42,6 +42,13 @@ class SimResult(RunTotals):
     memory_iterations: pd.DataFrame | None = None
     peak_kv_tokens: int = 0
     prefix_queries: int = 0
+    sessions: pd.DataFrame | None = None
+
+    def summary(self) -> RunSummary:
+        """The run's summary; a session workload's run adds the per-session keys
+        (:func:`session_stats`) to its ``extra``."""
+        s = super().summary()
+        return s if self.sessions is None else s.with_extra(session_stats(self.sessions))
 
     def counts(self) -> RunCounts:
         from .metrics import request_latencies
@@ -79,6 +86,17 @@ class SimResult(RunTotals):
             preemptions_swap=int((p["mode"] == "swap").sum()) if len(p) else 0,
             requests_preempted=int(p["request_id"].nunique()) if len(p) else 0,
             swap_time_s=float(m["swap_time"].sum()) if len(m) else 0.0, **prefix)
+
+
+def session_stats(sessions: pd.DataFrame) -> dict[str, Any]:
+    """Per-session keys of a summary: sessions started and finished, turns, and the session
+    time (first arrival to last completion) of finished sessions, in seconds."""
+    done = sessions[sessions["completion_time"].notna()]
+    st = LatencyStats.of(done["session_time"].to_numpy(dtype=float)).to_dict("session_time")
+    return {"sessions": int(len(sessions)), "sessions_completed": int(len(done)),
+            "mean_turns_per_session": float(sessions["turns"].mean()) if len(sessions) else 0.0,
+            "turns_completed": int(sessions["turns_done"].sum()),
+            **{k.replace("_ms", "_s"): (v / 1000.0 if isinstance(v, float) else v) for k, v in st.items()}}
 
 
 def frame(columns: dict) -> pd.DataFrame:

@@ -15,7 +15,7 @@ without prefix caching). With prefix caching the requests table gets a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..engine.batch_time import BatchTimeModel
 from ..engine.request import Request
@@ -56,7 +56,53 @@ class _Feeder:
         self._next()
 
 
-def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,
+class ClosedLoopSource(Protocol):
+    """A workload source whose arrivals depend on completions (sessions: :class:`~llmqueue.
+    workload.sessions.SessionSource`): ``next_start()`` gives the next open arrival (None: no
+    more), ``completed(request, time)`` hears of every completion and may return a follow-up
+    request (its arrival time >= ``time``)."""
+
+    def next_start(self) -> Request | None: ...
+    def completed(self, request: Request, time: float) -> Request | None: ...
+
+
+class _LoopFeeder:
+    """Schedules a closed-loop source's arrivals on the same kernel: open arrivals one at a time
+    in time order, follow-ups when the engine reports a completion (the engine's
+    ``on_complete`` hook); the engine loop is the one :class:`SimEngine`'s."""
+
+    def __init__(self, kernel: Kernel, engine: SimEngine, source: ClosedLoopSource,
+                 labels: dict[int, str]) -> None:
+        self.kernel, self.engine, self.source, self.labels = kernel, engine, source, labels
+        engine.on_complete = self._completed
+        self._next_start()
+
+    def _schedule(self, req: Request) -> None:
+        if req.arrival_time < self.kernel.now:
+            raise ValueError(f"request {req.request_id} arrives at {req.arrival_time}, before now "
+                             f"({self.kernel.now})")
+        if req.label is not None:
+            self.labels[req.request_id] = req.label
+        self.kernel.schedule(req.arrival_time, lambda: self.engine.submit(req), ARRIVAL)
+
+    def _next_start(self) -> None:
+        req = self.source.next_start()
+        if req is not None:
+            if req.label is not None:
+                self.labels[req.request_id] = req.label
+            self.kernel.schedule(req.arrival_time, lambda: self._start(req), ARRIVAL)
+
+    def _start(self, req: Request) -> None:
+        self.engine.submit(req)
+        self._next_start()
+
+    def _completed(self, req: Request, time: float) -> None:
+        follow = self.source.completed(req, time)
+        if follow is not None:
+            self._schedule(follow)
+
+
+def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request] | ClosedLoopSource, *,
              memory: MemoryConfig | None = None, horizon: float | None = None,
              record_composition: bool = False, validate: bool = True, engine: str = "auto") -> SimResult:
     """Run one engine until all requests complete (or until ``horizon`` seconds).
@@ -68,26 +114,38 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     by construction), an error for anything else; "auto" takes the fast core when it applies.
     With a memory large enough that nothing waits for it, the result's tables equal the run
     without memory exactly (tested).
+
+    ``requests`` may instead be a closed-loop source (:class:`ClosedLoopSource`, e.g. a session
+    workload's): its follow-up arrivals are produced as the engine reports completions, on the
+    engine core (the fast core refuses it). Its ``tables()`` (sessions and turns), when it has
+    them, go into the result's ``sessions`` table and the requests' ``session_id``/``turn``.
     """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
     if memory is not None and not isinstance(memory, MemoryConfig):
         raise TypeError(f"memory must be a MemoryConfig, got {type(memory).__name__}")
     from .fast import simulate_fast, use_fast_core
-    if memory is not None:
+    loop = hasattr(requests, "completed") and hasattr(requests, "next_start")
+    if loop and engine == "fast":
+        raise FastPathUnavailable("engine='fast' is not available: a closed-loop (session) workload's "
+                                  "arrivals depend on completions; use engine='generic' (or 'auto')")
+    if memory is not None or loop:
         if engine == "fast":
             raise FastPathUnavailable("engine='fast' is not available: the fast core has no KV memory "
                                       "model; use engine='generic' (or 'auto')")
         use_fast_core(engine, policy, batch_time)           # checks the engine name
     elif use_fast_core(engine, policy, batch_time):
-        return simulate_fast(policy, batch_time, requests, horizon=horizon,
+        return simulate_fast(policy, batch_time, requests, horizon=horizon,  # type: ignore[arg-type]
                              record_composition=record_composition)
     kernel = Kernel()
     rlog, ilog = RequestLog(), IterationLog(keep_plans=record_composition)
     sim = SimEngine(kernel, policy, batch_time, memory=memory, request_log=rlog, iteration_log=ilog,
                     validate=validate)
     labels: dict[int, str] = {}
-    _Feeder(kernel, sim, iter(requests), labels)
+    if loop:
+        _LoopFeeder(kernel, sim, requests, labels)  # type: ignore[arg-type]
+    else:
+        _Feeder(kernel, sim, iter(requests), labels)  # type: ignore[arg-type]
     kernel.run(until=horizon)
     sim.flush_unfinished()
     fields = core_fields(sim.core)
@@ -100,5 +158,12 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
             fields["memory_iterations"] = fields["memory_iterations"].iloc[:-1]
     if plans is not None and len(plans) > len(fields["iterations"]):
         plans = plans[: len(fields["iterations"])]
+    if loop and hasattr(requests, "tables"):
+        sessions, turns = requests.tables()
+        req = fields["requests"]
+        by_id = turns.set_index("request_id")
+        req["session_id"] = req["request_id"].map(by_id["session_id"]).astype("int64")
+        req["turn"] = req["request_id"].map(by_id["turn"]).astype("int64")
+        fields["sessions"] = sessions
     return SimResult(end_time=kernel.now, policy=policy, batch_time=batch_time, compositions=plans, labels=labels,
                      **fields)
