@@ -89,6 +89,11 @@ class KVFit:
         self.tokens_cached = 0
         self.prefix_queries = 0                    # prompt tokens looked up in the cache at admission
         self.prefix_hits: dict[int, int] = {}      # request -> prompt tokens served by the cache
+        # requests with block hashes, at their first admission: prompt hash blocks looked up, and
+        # the leading ones the cache held whole (KVManager.lookup_hash_blocks: no one-token cap)
+        self.hash_blocks = 0
+        self.hash_block_hits = 0
+        self._looked_up: set[int] = set()
         self.preemptions: list[tuple[float, int, int, str, int, int]] = []
         self.preemption_count: dict[int, int] = {}
         self.peak_blocks = 0
@@ -216,6 +221,11 @@ class KVFit:
         ``s`` references the blocks that hold them."""
         rid = s.request_id
         self.prefix_queries += s.prefill_left
+        r = s.request
+        if r.block_hashes is not None and rid not in self._looked_up:
+            self._looked_up.add(rid)
+            self.hash_blocks += len(r.block_hashes)
+            self.hash_block_hits += self.kv.lookup_hash_blocks(r)
         if not hit:
             return
         s.skip_prefill(hit)
@@ -279,5 +289,6 @@ class KVFit:
             if rid not in states:                 # completed in this iteration: free its blocks
                 kv.free(rid)
                 self.kept_prefill_end.pop(rid, None)
+                self._looked_up.discard(rid)
             elif rid in self.kept_prefill_end and states[rid].prefill_left == 0:
                 times[rid].prefill_end = self.kept_prefill_end.pop(rid)   # recompute is not a new prefill

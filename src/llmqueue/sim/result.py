@@ -42,6 +42,8 @@ class SimResult(RunTotals):
     memory_iterations: pd.DataFrame | None = None
     peak_kv_tokens: int = 0
     prefix_queries: int = 0
+    hash_blocks: int = 0            # prompt hash blocks of requests with block hashes (first admissions)
+    hash_block_hits: int = 0        # of them, the leading ones the prefix cache held whole
 
     def counts(self) -> RunCounts:
         from .metrics import request_latencies
@@ -118,4 +120,5 @@ def memory_fields(core, requests: pd.DataFrame) -> dict:
     return dict(memory=memory, preemptions=pd.DataFrame(mem.preemptions, columns=list(PREEMPTION_COLUMNS)),
                 memory_iterations=frame(mem.columns), tokens_recomputed=mem.tokens_recomputed,
                 peak_kv_tokens=mem.peak_blocks * memory.block_size, tokens_cached=mem.tokens_cached,
-                prefix_queries=mem.prefix_queries)
+                prefix_queries=mem.prefix_queries, hash_blocks=mem.hash_blocks,
+                hash_block_hits=mem.hash_block_hits)
