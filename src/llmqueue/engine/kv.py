@@ -134,6 +134,8 @@ class KVManager:
         self._trees: OrderedDict[Hashable, tuple[list[int], dict[Hashable, None]]] = OrderedDict()
         self._evictable = 0
         self._empty_hashes: set[Hashable] = set()              # hashes that own no whole KV block, seen
+        self._noted: set[int] = set()                          # requests whose empty hashes are noted
+        self._key_memo: dict[int, tuple[Request, tuple[Hashable, ...]]] = {}
         self._held: dict[int, int] = {}                        # rid -> len(its table), for views
         self.held_counts: Mapping[int, int] = MappingProxyType(self._held)
 
@@ -189,6 +191,7 @@ class KVManager:
         it held (its blocks' contents stay valid until they are next written)."""
         table = self._tables.pop(rid)
         del self._held[rid]
+        self._noted.discard(rid)
         k = self._shared.pop(rid, 0)
         for b in table[k:]:
             heapq.heappush(self._free, b)
@@ -242,21 +245,42 @@ class KVManager:
 
     # -- prefix caching -----------------------------------------------------------------------
     def _keys(self, request: Request, blocks: int) -> tuple[Hashable, ...]:
-        return block_keys(request, self.block_size, blocks)
+        """The keys of ``request``'s first ``blocks`` blocks (computed once per request)."""
+        memo = self._key_memo.get(request.request_id)
+        if memo is None or memo[0] is not request:
+            if len(self._key_memo) > 50_000:
+                self._key_memo.clear()
+            memo = self._key_memo[request.request_id] = (
+                request, block_keys(request, self.block_size, shared_tokens(request) // self.block_size))
+        return memo[1][:blocks]
 
     def matched_blocks(self, request: Request, limit: int) -> tuple[int, int]:
         """(leading blocks of ``request``'s first ``limit`` keys that are cached, how many of
-        them nobody references)."""
-        k = revive = 0
+        them nobody references).
+
+        Two binary searches: the tree is prefix-closed along a request's keys (a cached block's
+        parent is the cached block before it, whose key is the request's previous key, since
+        equal keys mean equal prefixes), and references never grow along the path."""
+        keys = self._keys(request, limit)
         cached = self._cached
-        for h in self._keys(request, limit):
-            c = cached.get(h)
-            if c is None:
-                break
-            k += 1
-            if c.refs == 0:
-                revive += 1
-        return k, revive
+        if not keys or keys[0] not in cached:
+            return 0, 0
+        lo, hi = 1, len(keys)                  # the largest k with keys[k - 1] cached
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if keys[mid - 1] in cached:
+                lo = mid
+            else:
+                hi = mid - 1
+        k, lo = lo, 0
+        hi = k                                 # the first of them nobody references
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if cached[keys[mid]].refs == 0:
+                hi = mid
+            else:
+                lo = mid + 1
+        return k, k - lo
 
     def probe(self, state: RequestState) -> tuple[int, int]:
         """(prompt tokens of waiting request ``state`` the cache holds now, whole blocks; blocks
@@ -324,8 +348,10 @@ class KVManager:
         table = self._tables.get(rid)
         if not self.prefix_caching or (r.prefix_id is None and r.block_hashes is None) or table is None:
             return
-        done = min(state.context_tokens, shared_tokens(r))
-        if r.block_hashes is not None:
+        shared = shared_tokens(r)
+        done = min(state.context_tokens, shared)
+        if r.block_hashes is not None and done == shared and rid not in self._noted:
+            self._noted.add(rid)
             self._note_empty_hashes(r, done)
         j = done // self.block_size
         k = self._shared.get(rid, 0)
