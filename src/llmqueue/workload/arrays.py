@@ -123,8 +123,8 @@ class RequestArrays:
         if self.block_hashes is None:
             return [Request(*row) for row in zip(*cols, jc, *opt)]
         size = self.hash_block_tokens
-        return [Request(*row, h, size if h is not None else 0)
-                for *row, h in zip(*cols, jc, *opt, self.block_hashes.tolist())]
+        return [Request(rid, t, p, d, c, lab, pid, pt, None if h is None else tuple(h), size if h is not None else 0)
+                for rid, t, p, d, c, lab, pid, pt, h in zip(*cols, jc, *opt, self.block_hashes.tolist())]
 
 
 def rechunk(blocks: Iterator[RequestArrays], size: int) -> Iterator[RequestArrays]:
@@ -175,4 +175,5 @@ class RequestStream:
             raise ValueError("array view of a request stream that has already been read as objects")
         parts = list(blocks)
         return RequestArrays.concat(parts) if parts else RequestArrays(
-            *(np.empty(0, dtype=dt) for dt in (np.int64, np.float64, np.int64, np.int64)))
+            np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64))
