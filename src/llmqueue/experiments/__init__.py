@@ -61,6 +61,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "capacity LP, Sarathi-Serve against Orca", "network", _lazy("fork_join")),
     Experiment("memory-bound", "the maximum stable rate against the KV capacity: memory-bound to compute-bound, "
                "vLLM-v1 preemption against threshold admission", "memory", _lazy("memory_bound")),
+    Experiment("kv-cache", "prefix-cache hit rate, prefill computed and TTFT against the cache size on Mooncake's "
+               "conversation trace, with the unbounded-cache ceiling", "memory", _lazy("kv_cache")),
 )
 
 _BY_NAME = {e.name: e for e in EXPERIMENTS}
