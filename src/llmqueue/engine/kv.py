@@ -282,6 +282,13 @@ class KVManager:
                 lo = mid + 1
         return k, k - lo
 
+    def prefix_match_tokens(self, request: Request) -> int:
+        """Prompt tokens of ``request`` (whole blocks) its cached prefix holds now, uncapped: what
+        a cache-aware router compares across replicas."""
+        if not self.prefix_caching or (request.prefix_id is None and request.block_hashes is None):
+            return 0
+        return self.matched_blocks(request, shared_tokens(request) // self.block_size)[0] * self.block_size
+
     def probe(self, state: RequestState) -> tuple[int, int]:
         """(prompt tokens of waiting request ``state`` the cache holds now, whole blocks; blocks
         of that hit nobody references, which leave the evictable pool if it is admitted).

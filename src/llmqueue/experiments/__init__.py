@@ -63,6 +63,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "vLLM-v1 preemption against threshold admission", "memory", _lazy("memory_bound")),
     Experiment("kv-cache", "prefix-cache hit rate, prefill computed and TTFT against the cache size on Mooncake's "
                "conversation trace, with the unbounded-cache ceiling", "memory", _lazy("kv_cache")),
+    Experiment("cache-routing", "cache-aware routing against JSQ over replicas with prefix caches: hit rate, "
+               "TTFT and throughput on Mooncake's conversation trace", "network", _lazy("cache_routing")),
 )
 
 _BY_NAME = {e.name: e for e in EXPERIMENTS}

@@ -55,9 +55,10 @@ SIZES: dict[bool, _Sizes] = {
 }
 
 
-def conversation_trace(fast: bool) -> tuple[Path, RequestArrays]:
-    """The trace file and its first ``SIZES[fast]['requests']`` requests."""
-    n = SIZES[fast]["requests"]
+def conversation_trace(fast: bool, n: int | None = None) -> tuple[Path, RequestArrays]:
+    """The trace file (the bundled sample with ``fast``) and its first ``n`` requests (default
+    ``SIZES[fast]['requests']``)."""
+    n = SIZES[fast]["requests"] if n is None else n
     path = SAMPLE
     if not fast:
         env = os.environ.get("LLMQUEUE_MOONCAKE_TRACE")

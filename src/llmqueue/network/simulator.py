@@ -149,14 +149,15 @@ class _NetworkRun:
             self._after_visit(job, s)
             return
         target = self.target[job.ci][s]
-        engine = target.choose() if isinstance(target, RouterState) else target
-        assert engine is not None  # every step's target is an engine or a router (checked by Network)
         rid = next(self.rids)
+        request = Request(rid, self.kernel.now, p, d, cr.labels[s])
+        engine = target.choose(request) if isinstance(target, RouterState) else target
+        assert engine is not None  # every step's target is an engine or a router (checked by Network)
         ei = self.engine_index[engine]
         self.meta[rid] = (job, s)
         self.visit_rows.append((rid, job.job_id, job.ci, s, ei))
         self.board.submitted(ei, rid, cr.labels[s], p + d)
-        engine.submit(Request(rid, self.kernel.now, p, d, cr.labels[s]))
+        engine.submit(request)
 
     def _visit_done(self, request: Request, time: float) -> None:
         job, s = self.meta.pop(request.request_id)
