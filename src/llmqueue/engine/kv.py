@@ -120,8 +120,8 @@ class KVManager:
     """
 
     def __init__(self, num_blocks: int, block_size: int, *, prefix_caching: bool = False,
-                 growable: bool = False) -> None:
-        if block_size < 1 or num_blocks < 1:
+                 growable: bool = False, host_blocks: int = 0) -> None:
+        if block_size < 1 or num_blocks < 1 or host_blocks < 0:
             raise ValueError(f"KV cache needs block_size >= 1 and num_blocks >= 1, got {block_size}, {num_blocks}")
         self.block_size, self.num_blocks = block_size, num_blocks
         self.prefix_caching, self.growable = prefix_caching, growable
@@ -134,6 +134,10 @@ class KVManager:
         self._trees: OrderedDict[Hashable, tuple[list[int], dict[Hashable, None]]] = OrderedDict()
         self._evictable = 0
         self._empty_hashes: set[Hashable] = set()              # hashes that own no whole KV block, seen
+        self._pins: list[tuple[float, int, list[Hashable]]] = []    # (until, seq, keys): a heap
+        self._pin_seq = 0
+        self.host_blocks = host_blocks                         # second tier: evicted keys kept in host memory
+        self._host: OrderedDict[Hashable, None] = OrderedDict()
         self._noted: set[int] = set()                          # requests whose empty hashes are noted
         self._key_memo: dict[int, tuple[Request, tuple[Hashable, ...]]] = {}
         self._held: dict[int, int] = {}                        # rid -> len(its table), for views
@@ -196,19 +200,48 @@ class KVManager:
         for b in table[k:]:
             heapq.heappush(self._free, b)
         if k:
-            cached, hash_of = self._cached, self._hash_of
-            root = cached[hash_of[table[0]]].root
-            leaves = self._trees[root][1]
-            for b in reversed(table[:k]):            # deepest first: leaves become evictable in order
-                key = hash_of[b]
-                c = cached[key]
-                c.refs -= 1
-                if c.refs == 0:
-                    self._evictable += 1
-                    if c.children == 0:
-                        leaves[key] = None
-            self._trees.move_to_end(root)
+            self._unref([self._hash_of[b] for b in table[:k]])
         return table
+
+    def _unref(self, keys: list[Hashable]) -> None:
+        """Drop one reference to each of ``keys`` (a leading run of one path); a block nobody
+        references any more becomes evictable."""
+        cached = self._cached
+        root = cached[keys[0]].root
+        leaves = self._trees[root][1]
+        for key in reversed(keys):               # deepest first: leaves become evictable in order
+            c = cached[key]
+            c.refs -= 1
+            if c.refs == 0:
+                self._evictable += 1
+                if c.children == 0:
+                    leaves[key] = None
+        self._trees.move_to_end(root)
+
+    # -- retention beyond LRU -----------------------------------------------------------------
+    def pin(self, rid: int, until: float) -> None:
+        """Keep the cached blocks ``rid`` references until time ``until`` (a reference that
+        :meth:`expire` drops then): TTL retention of a finished request's prefix, e.g. while its
+        session waits for a tool call. Call before :meth:`free`."""
+        k = self._shared.get(rid, 0)
+        if not k:
+            return
+        keys = [self._hash_of[b] for b in self._tables[rid][:k]]
+        for h in keys:
+            self._cached[h].refs += 1             # rid still holds them: never from 0
+        self._pin_seq += 1
+        heapq.heappush(self._pins, (until, self._pin_seq, keys))
+
+    @property
+    def pinned(self) -> int:
+        """Pins not yet expired."""
+        return len(self._pins)
+
+    def expire(self, now: float) -> None:
+        """Drop the pins whose time has come (all of them with ``now = inf``)."""
+        pins = self._pins
+        while pins and pins[0][0] <= now:
+            self._unref(heapq.heappop(pins)[2])
 
     def _take(self) -> int:
         if self._free:
@@ -240,6 +273,11 @@ class KVManager:
             if not size[0]:
                 del self._trees[root]
             self._evictable -= 1
+            if self.host_blocks:                  # the second tier keeps a copy (LRU)
+                host = self._host
+                host[key] = None
+                if len(host) > self.host_blocks:
+                    host.popitem(last=False)
             return c.block
         raise AssertionError("evictable count out of step with the cache")   # pragma: no cover
 
@@ -305,7 +343,19 @@ class KVManager:
         if cap <= 0:
             return 0, 0
         k, revive = self.matched_blocks(r, cap)
-        return k * self.block_size, revive
+        fetch = self._host_run(r, k, cap)
+        return (k + fetch) * self.block_size, revive + fetch
+
+    def _host_run(self, request: Request, start: int, limit: int) -> int:
+        """Blocks ``start ..`` (before ``limit``) of ``request`` held in host memory, a run."""
+        host = self._host
+        if not host or start >= limit:
+            return 0
+        keys = self._keys(request, limit)
+        i = start
+        while i < limit and keys[i] in host:
+            i += 1
+        return i - start
 
     def lookup_hash_blocks(self, request: Request) -> int:
         """Leading hashes of ``request`` (a request with ``block_hashes``) whose whole content the
@@ -316,6 +366,7 @@ class KVManager:
         if not self.prefix_caching or not ends:
             return 0
         k, _ = self.matched_blocks(request, ends[-1])
+        k += self._host_run(request, k, ends[-1])
         hashes = request.block_hashes
         assert hashes is not None
         n, prev = 0, 0
@@ -325,28 +376,63 @@ class KVManager:
             n, prev = n + 1, e
         return n
 
-    def admit_hit(self, rid: int, request: Request, hit_tokens: int) -> None:
+    def admit_hit(self, rid: int, request: Request, hit_tokens: int) -> int:
         """Start ``rid``'s table with the cached blocks of its ``hit_tokens``-token hit
-        (:meth:`probe`), referencing them."""
+        (:meth:`probe`), referencing them; the part of the hit held in host memory is fetched
+        back into new blocks, cached again. Returns the tokens fetched from host memory."""
         k = hit_tokens // self.block_size
         if rid in self._tables:
             raise ValueError(f"request {rid} already holds KV blocks")
-        table = []
+        table: list[int] = []
+        fetch = 0
         if k:
             keys = self._keys(request, k)
-            root = self._cached[keys[0]].root
-            leaves = self._trees[root][1]
-            for h in keys:
-                c = self._cached[h]
-                if c.refs == 0:
-                    self._evictable -= 1
-                    leaves.pop(h, None)
-                c.refs += 1
-                table.append(c.block)
-            self._trees.move_to_end(root)
+            gpu = self.matched_blocks(request, k)[0]
+            fetch = k - gpu
+            if gpu:
+                root = self._cached[keys[0]].root
+                leaves = self._trees[root][1]
+                for h in keys[:gpu]:
+                    c = self._cached[h]
+                    if c.refs == 0:
+                        self._evictable -= 1
+                        leaves.pop(h, None)
+                    c.refs += 1
+                    table.append(c.block)
+                self._trees.move_to_end(root)
+            if fetch:
+                for h in keys[gpu:]:
+                    del self._host[h]
+                self._tables[rid] = table
+                self._shared[rid] = gpu
+                for _ in range(fetch):
+                    table.append(self._take())
+                self._attach(keys, table, gpu, k)
         self._tables[rid] = table
         self._held[rid] = k
         self._shared[rid] = k
+        return fetch * self.block_size
+
+    def _attach(self, keys: tuple[Hashable, ...], table: list[int], k: int, j: int) -> None:
+        """Cache blocks ``table[k:j]`` under ``keys[k:j]``, below the cached run ``keys[:k]``
+        (a new tree when ``k`` is 0); each referenced once, by the request that holds them."""
+        cached = self._cached
+        if k:
+            parent: Hashable | None = keys[k - 1]
+            root = cached[keys[k - 1]].root
+        else:
+            parent, root = None, keys[0]
+            self._trees[root] = ([0], {})
+        for i in range(k, j):
+            h, b = keys[i], table[i]
+            if parent is not None:
+                cached[parent].children += 1
+            cached[h] = _Node(b, root, parent)
+            self._hash_of[b] = h
+            self._host.pop(h, None)
+            parent = h
+        self._trees[root][0][0] += j - k
+        self._trees.move_to_end(root)
 
     def publish(self, rid: int, state: RequestState) -> None:
         """Cache the whole shareable blocks ``rid`` has computed beyond its cached run, when
@@ -367,24 +453,8 @@ class KVManager:
         hashes = self._keys(r, j)
         if hashes[k] in self._cached:
             return                                          # a private duplicate of cached blocks
-        cached = self._cached
-        if k:
-            parent: Hashable | None = hashes[k - 1]
-            root = cached[hashes[k - 1]].root
-        else:
-            parent, root = None, hashes[0]
-            self._trees[root] = ([0], {})
-        size = self._trees[root][0]
-        for i in range(k, j):
-            h, b = hashes[i], table[i]
-            if parent is not None:
-                cached[parent].children += 1
-            cached[h] = _Node(b, root, parent)
-            self._hash_of[b] = h
-            parent = h
-        size[0] += j - k
+        self._attach(hashes, table, k, j)
         self._shared[rid] = j
-        self._trees.move_to_end(root)
 
     def _note_empty_hashes(self, r: Request, done: int) -> None:
         """Remember the computed hashes of ``r`` that own no whole KV block (their content is
@@ -414,11 +484,15 @@ class KVManager:
             k = self._shared.get(rid, 0)
             assert k <= len(table)
             for i, b in enumerate(table[:k]):
-                assert b in self._hash_of
+                assert b in self._hash_of and self._hash_of[b] not in self._host
                 if i:
                     assert self._cached[self._hash_of[b]].parent == self._hash_of[table[i - 1]]
                 refs[b] = refs.get(b, 0) + 1
             seen += table[k:]
+        for _, _, keys in self._pins:
+            for h in keys:
+                b = self._cached[h].block
+                refs[b] = refs.get(b, 0) + 1
         seen += list(self._hash_of)
         assert sorted(seen) == list(range(self.num_blocks)), "a block is lost or handed out twice"
         children: dict[Hashable, int] = {}
@@ -441,3 +515,4 @@ class KVManager:
             assert c.children == children.get(h, 0)
         evictable = sum(c.refs == 0 for c in self._cached.values())
         assert evictable == self._evictable and len(self._cached) == len(self._hash_of)
+        assert len(self._host) <= self.host_blocks
