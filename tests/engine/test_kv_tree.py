@@ -77,3 +77,64 @@ def test_a_hash_without_a_whole_block_counts_once_computed():
     assert kv.probe(b) == (16, 0)                # the hit itself stays whole blocks, one token left
     other = hashed(2, 20, [1, 2, 4])
     assert kv.lookup_hash_blocks(other.request) == 2
+
+
+def test_a_pin_keeps_a_finished_prefix_until_it_expires():
+    kv = KVManager(10, 4, prefix_caching=True)
+    a = hashed(0, 16, [1, 2])
+    run_prefill(kv, a)
+    kv.pin(0, until=5.0)
+    kv.free(0)
+    kv.check()
+    assert kv.cached_free_blocks == 0 and kv.free_blocks == 6      # pinned: not evictable
+    kv.expire(4.9)
+    assert kv.pinned == 1 and kv.free_blocks == 6
+    kv.expire(5.0)
+    kv.check()
+    assert kv.pinned == 0 and kv.cached_free_blocks == 4 and kv.free_blocks == 10
+
+
+def test_evicted_blocks_come_back_from_the_host_tier():
+    kv = KVManager(6, 4, prefix_caching=True, host_blocks=8)
+    a = hashed(0, 16, [1, 2])
+    run_prefill(kv, a)
+    kv.free(0)
+    kv.grow(5, 24)                              # all 6 blocks: a's 4 cached ones are evicted to host
+    kv.check()
+    assert kv.cached_blocks == 0 and len(kv._host) == 4
+    kv.free(5)
+    b = hashed(1, 20, [1, 2, 3])
+    hit, revive = kv.probe(b)
+    assert (hit, revive) == (16, 4)             # 4 blocks to fetch, each taking a free block
+    assert kv.lookup_hash_blocks(b.request) == 2
+    assert kv.admit_hit(1, b.request, hit) == 16
+    kv.check()
+    assert kv.cached_blocks == 4 and not kv._host and kv._cached[(2, 3)].refs == 1
+
+
+def test_ttl_and_host_tier_keep_a_conversation_that_lru_evicts():
+    from llmqueue.engine import paper_staircase
+    from llmqueue.memory import VLLMV1
+    from llmqueue.memory.config import MemoryConfig
+    from llmqueue.sim import simulate
+
+    # a conversation: turn k's prompt extends turn k-1's, 4 s apart; two unrelated requests
+    # arrive 1 s after each turn and need the memory its cached prefix occupies
+    reqs = []
+    for k in range(4):
+        reqs.append(Request(len(reqs), 4.0 * k, 512 * (k + 1), 2, block_hashes=tuple(range(k + 1)),
+                            hash_block_tokens=512))
+        reqs += [Request(len(reqs) + i, 4.0 * k + 1.0, 1000, 30) for i in range(2)]
+    results = {}
+    for name, extra in (("lru", {}), ("ttl", {"eviction": "ttl", "ttl_s": 10.0}),
+                        ("host", {"host_cache_tokens": 4096, "swap_s_per_token": 1e-6})):
+        mem = MemoryConfig(3072, prefix_caching=True, **extra)
+        res = simulate(VLLMV1(1024), paper_staircase(), reqs, memory=mem)
+        assert res.summary()["tokens_conserved"]
+        results[name] = res
+    hits = {n: r.hash_block_hits for n, r in results.items()}
+    assert hits == {"lru": 3, "ttl": 6, "host": 6}          # 6 = 0 + 1 + 2 + 3: every earlier turn
+    ttft = {n: r.summary()["mean_ttft_ms"] for n, r in results.items()}
+    assert ttft["ttl"] > ttft["lru"] > ttft["host"]          # pinned memory makes the others wait
+    assert results["host"].memory_iterations["swap_time"].sum() > 0
+    assert results["lru"].memory_iterations["swap_time"].sum() == 0

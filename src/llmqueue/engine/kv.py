@@ -237,6 +237,11 @@ class KVManager:
         """Pins not yet expired."""
         return len(self._pins)
 
+    def expire_first(self) -> None:
+        """Drop the pin that expires first, now (when pins would stall the engine)."""
+        if self._pins:
+            self._unref(heapq.heappop(self._pins)[2])
+
     def expire(self, now: float) -> None:
         """Drop the pins whose time has come (all of them with ``now = inf``)."""
         pins = self._pins

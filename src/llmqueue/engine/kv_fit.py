@@ -144,8 +144,8 @@ class KVFit:
             residents = tuple(s for s in core.states.values() if self.kv.holds(s.request_id))
             if residents:
                 kept = self._fit(self._ask(self.view(now, residents)), now, True)
-            if kept.is_empty and self.kv.pinned:    # pins never stall the engine: drop them
-                self.kv.expire(float("inf"))
+            while kept.is_empty and self.kv.pinned:   # pins never stall the engine: the oldest goes
+                self.kv.expire_first()
                 kept = self._fit(self._ask(core.view(now)), now, allow_new=True)
             if kept.is_empty and not len(self.kv.held_counts):
                 kept = self._fit(self._ask(core.view(now)), now, allow_new=True, force=True)
