@@ -14,7 +14,7 @@ of the completed requests over the makespan; at this load it is set by the arriv
 moves little: the cache shows in the work computed and the TTFT).
 
 ``--fast`` replays the bundled 600-request sample (the trace's first 200 s); the full run the
-first 3,000 requests of the whole trace (see :mod:`.kv_cache` for where it is looked for).
+first 1,500 requests of the whole trace (see :mod:`.kv_cache` for where it is looked for).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class _Sizes(TypedDict):
     requests: int
 
 
-SIZES: dict[bool, _Sizes] = {False: {"requests": 3000}, True: {"requests": 600}}
+SIZES: dict[bool, _Sizes] = {False: {"requests": 1500}, True: {"requests": 600}}
 
 
 def compare(requests, rules=RULES) -> list[dict]:
