@@ -15,8 +15,8 @@ by the cache plus tokens recomputed after preemptions; cache-served tokens count
 so a request preempted by recomputation that finds its own published blocks again counts twice
 (which is why they can exceed the block hit rate's share at small sizes).
 
-``--fast`` replays the 600-request sample bundled with the package (the trace's first 200 s)
-on four sizes; the full run replays the first 1,500 requests (about 440 s) of the whole trace
+``--fast`` replays the first 300 requests (100 s) of the 600-request sample bundled with the
+package on four sizes; the full run replays the first 1,500 requests (about 440 s) of the whole trace
 from ``../shared/traces/mooncake/`` (or ``LLMQUEUE_MOONCAKE_TRACE``) on six sizes.
 """
 
