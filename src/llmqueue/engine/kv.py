@@ -196,6 +196,7 @@ class KVManager:
         table = self._tables.pop(rid)
         del self._held[rid]
         self._noted.discard(rid)
+        self._key_memo.pop(rid, None)
         k = self._shared.pop(rid, 0)
         for b in table[k:]:
             heapq.heappush(self._free, b)
@@ -291,7 +292,7 @@ class KVManager:
         """The keys of ``request``'s first ``blocks`` blocks (computed once per request)."""
         memo = self._key_memo.get(request.request_id)
         if memo is None or memo[0] is not request:
-            if len(self._key_memo) > 50_000:
+            if len(self._key_memo) > 1024:          # requests looked up but never admitted here
                 self._key_memo.clear()
             memo = self._key_memo[request.request_id] = (
                 request, block_keys(request, self.block_size, shared_tokens(request) // self.block_size))
