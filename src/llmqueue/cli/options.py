@@ -25,13 +25,14 @@ burstiness = typer.Option(None, "--burstiness", help="Gamma arrivals with this s
 num_requests = typer.Option(None, "--num-requests", "--num-prompts", help="Number of generated requests.")
 duration = typer.Option(None, "--duration", help="Generate arrivals for this many seconds.")
 seed = typer.Option(None, "--seed", help="Seed of the run's random streams.")
-trace = typer.Option(None, "--trace", help="Replay a trace (our CSV or the Azure format) instead.")
+trace = typer.Option(None, "--trace", help="Replay a trace (our CSV, the Azure CSV or Mooncake JSON lines) instead.")
+trace_format = typer.Option(None, "--trace-format", help="Format of --trace: auto (default), csv or mooncake.")
 
 
 def overrides(policy: str | None = None, token_budget: int | None = None, max_batch_size: int | None = None,
               request_rate: float | None = None, burstiness: float | None = None,
               num_requests: int | None = None, duration: float | None = None, seed: int | None = None,
-              trace: Path | None = None) -> dict[str, Any]:
+              trace: Path | None = None, trace_format: str | None = None) -> dict[str, Any]:
     """Dotted scenario overrides for the flags given (``None`` leaves the scenario's value)."""
     from ..config import UNSET
     o: dict[str, Any] = {"engine.policy": policy, "engine.token_budget": token_budget,
@@ -47,6 +48,8 @@ def overrides(policy: str | None = None, token_budget: int | None = None, max_ba
     if burstiness is not None:
         o["workload.arrival.process"] = "gamma"
         o["workload.arrival.burstiness"] = burstiness
+    if trace_format is not None:
+        o["workload.trace_format"] = trace_format
     if trace is not None:
         # replay replaces the generated stream (initial requests stay)
         o["workload.trace"] = str(Path(trace).resolve())

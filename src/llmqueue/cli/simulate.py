@@ -20,6 +20,7 @@ def simulate(
     max_batch_size: Optional[int] = opt.max_batch_size, request_rate: Optional[float] = opt.request_rate,
     burstiness: Optional[float] = opt.burstiness, num_requests: Optional[int] = opt.num_requests,
     duration: Optional[float] = opt.duration, seed: Optional[int] = opt.seed, trace: Optional[Path] = opt.trace,
+    trace_format: Optional[str] = opt.trace_format,
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Stop the simulation at this time (s)."),
     show_batches: int = typer.Option(0, "--show-batches", help="Print the first N batches (Fig. 8 notation)."),
     composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches table)."),
@@ -36,7 +37,8 @@ def simulate(
         opt.refuse_flags({
             "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
             "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
-            "--trace": trace, "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
+            "--trace": trace, "--trace-format": trace_format,
+            "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
         simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json,
                                   quiet=quiet)
         return
@@ -48,7 +50,7 @@ def simulate(
     from ..sim.output import check_format, jsonable, write_run
 
     ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
-                       duration, seed, trace)
+                       duration, seed, trace, trace_format)
     ov["simulation.horizon_s"] = horizon
     if composition or show_batches:
         ov["simulation.record_composition"] = True

@@ -161,6 +161,9 @@ class MemorySpec(Strict):
     preemption: Literal["recompute", "swap"] = "recompute"
     swap_us_per_token: NonNegFloat | None = None   # default: from the GPU's host link, else 0
     prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
+    eviction: Literal["lru", "ttl"] = "lru"  # ttl: a finished request's cached prefix is kept ttl_s first
+    ttl_s: NonNegFloat = 0.0
+    host_cache_tokens: Annotated[int, Field(ge=0)] = 0   # host-memory tier for evicted prefix blocks
 
     @model_validator(mode="after")
     def _one_source(self) -> MemorySpec:
@@ -171,6 +174,11 @@ class MemorySpec(Strict):
         if self.capacity_tokens is not None and self.capacity_tokens < self.block_size:
             raise ValueError(f"capacity_tokens ({self.capacity_tokens}) must hold at least one block "
                              f"(block_size {self.block_size} tokens)")
+        if self.eviction == "ttl" and not self.ttl_s > 0:
+            raise ValueError("eviction 'ttl' needs ttl_s > 0 (seconds a finished request's prefix is kept)")
+        if (self.eviction != "lru" or self.host_cache_tokens) and not self.prefix_caching:
+            raise ValueError("eviction 'ttl' and host_cache_tokens retain prefix-cache blocks: "
+                             "they need prefix_caching: true")
         self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
         return self
 
@@ -190,7 +198,8 @@ class MemorySpec(Strict):
         swap = (self.swap_us_per_token / 1e6 if self.swap_us_per_token is not None
                 else (b.swap_s_per_token if b is not None else 0.0))
         return MemoryConfig(capacity_tokens=cap, block_size=self.block_size, preemption=self.preemption,
-                            swap_s_per_token=swap, prefix_caching=self.prefix_caching)
+                            swap_s_per_token=swap, prefix_caching=self.prefix_caching,
+                            eviction=self.eviction, ttl_s=self.ttl_s, host_cache_tokens=self.host_cache_tokens)
 
 
 # -- arrivals ---------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class SessionSpec(Strict):
 class WorkloadSpec(Strict):
     arrival: ArrivalSpec | None = None
     trace: str | None = None
+    trace_format: Literal["auto", "csv", "mooncake"] = "auto"   # auto: Mooncake for .jsonl or '{'
     prompt_tokens: LengthSpec | None = None
     decode_tokens: LengthSpec | None = None
     initial_requests: list[InitialRequestSpec] = Field(default_factory=list)
@@ -99,7 +100,7 @@ class WorkloadSpec(Strict):
 
     def read_trace(self, base: Path):
         """The trace's requests (None without a trace)."""
-        return read_trace_arrays(resolve(base, self.trace)) if self.trace is not None else None
+        return read_trace_arrays(resolve(base, self.trace), self.trace_format) if self.trace is not None else None
 
     def build(self, base: Path, trace=None) -> Workload:
         """The :class:`Workload`; ``trace`` is the already-read trace, if any (else it is read here)."""

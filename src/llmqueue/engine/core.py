@@ -213,7 +213,7 @@ class EngineCore:
             self.request_log.add(s.request, t.prefill_end, t.first_token, end)
             out.append(s.request)
         if mem is not None:
-            mem.after_step(plan, stepped)
+            mem.after_step(plan, stepped, end)
         return out
 
     # -- end of run ---------------------------------------------------------------------------

@@ -12,22 +12,33 @@ whatever runs the model.
   run is reproducible.
 - A request's block table lists its blocks in token order; :meth:`grow` extends it to cover a
   number of tokens, :meth:`free` gives it back.
-- Prefix caching (vLLM's automatic prefix caching, in block terms): every *full* block of a
-  request's shared prefix has a hash that chains its parent's hash (:func:`prefix_block_hashes`),
-  so equal hashes mean equal contents and equal everything before. A computed block is
-  published under its hash (:meth:`publish`); a later request whose leading hashes are cached
-  starts with those blocks in its table (:meth:`admit_hit`) and skips computing them. Each cached
-  block has a reference count (requests whose table holds it); a request extends the cache only
-  from the end of the run of cached blocks it holds, so the blocks a request references are
-  always a leading run of its chain and a chain's cached blocks are prefix-closed (no holes).
+- Prefix caching (vLLM's automatic prefix caching, in block terms): every *whole* block of a
+  request's shareable prompt prefix has a key (:func:`block_keys`) that determines its content
+  and everything before it, so equal keys mean equal contents. A computed block is published
+  under its key (:meth:`publish`); a later request whose leading keys are cached starts with
+  those blocks in its table (:meth:`admit_hit`) and skips computing them.
+- The cached blocks form a **prefix tree** (a forest): a block's parent is the cached block
+  before it in the prompt. Requests share a common start and then diverge (every Mooncake
+  conversation request shares block 0, say), so one root may carry many branches. Each cached
+  block has a reference count (requests whose table holds it); a request references a leading
+  run of its keys, so a parent is referenced at least as often as each child. A request extends
+  the cache only from the end of the run of cached blocks it holds, and only when the next key
+  is not cached yet (else its copies stay private duplicates), so the tree is prefix-closed.
 - Cached blocks nobody references are *evictable*: they count as free (:attr:`free_blocks`) and
-  are reclaimed only when no truly free block is left, least recently used chain first and from
-  its tail (its deepest block first), before any preemption is considered. A chain is "used"
-  when a request hits it, publishes into it or drops a reference to it.
+  are reclaimed only when no truly free block is left, before any preemption is considered:
+  the least recently used tree first (a tree is "used" when a request hits it, publishes into it
+  or drops a reference to it), and within it the unreferenced leaf that became evictable first;
+  evicting a leaf may make its parent an evictable leaf. With one chain per root (a
+  ``prefix_id`` workload) this is the least recently used chain, from its tail.
 
-Today a request's hashes come from ``Request.prefix_id`` and ``prefix_tokens`` (block ``j`` of
-prefix ``p`` hashes ``(parent hash, p, j)``); a trace that carries an explicit per-block hash
-list only needs another :func:`prefix_block_hashes`.
+Keys: a request with ``block_hashes`` (a Mooncake trace, a session's turns) shares the KV blocks
+whose whole content its hashes determine: hash ``j`` stands for prompt tokens
+``0 .. min((j+1)*H, prompt)`` (``H = hash_block_tokens``), so KV block ``i`` (tokens
+``i*B .. (i+1)*B``) is shareable when ``(i+1)*B <= min(len(hashes)*H, prompt)`` and its key is
+``(hashes[j], i)`` with ``j`` the first hash whose tokens cover it. A request with only
+``prefix_id`` / ``prefix_tokens`` is the special case of generated chained hashes: block ``j`` of
+prefix ``p`` hashes ``(parent hash, p, j)`` (:func:`prefix_block_hashes`), which gives exactly the
+results of the chain-per-prefix cache this tree replaced.
 """
 
 from __future__ import annotations
@@ -63,13 +74,41 @@ def prefix_block_hashes(prefix_id: str, blocks: int) -> tuple[int, ...]:
     return known[:blocks]
 
 
-class _Cached:
-    """One cached block: its id, how many tables hold it, and the chain (root hash) it is in."""
+def shared_tokens(request: Request) -> int:
+    """Leading prompt tokens of ``request`` whose content its hashes (or prefix) determine."""
+    h = request.block_hashes
+    if h is not None:
+        return min(len(h) * request.hash_block_tokens, request.prompt_tokens)
+    return request.prefix_tokens if request.prefix_id is not None else 0
 
-    __slots__ = ("block", "refs", "root")
 
-    def __init__(self, block: int, root: Hashable) -> None:
-        self.block, self.refs, self.root = block, 1, root
+def block_keys(request: Request, block_size: int, blocks: int) -> tuple[Hashable, ...]:
+    """Keys of the first ``blocks`` KV blocks of ``request`` (all within :func:`shared_tokens`)."""
+    h = request.block_hashes
+    if h is None:
+        assert request.prefix_id is not None
+        return prefix_block_hashes(request.prefix_id, blocks)
+    size = request.hash_block_tokens
+    return tuple((h[((i + 1) * block_size - 1) // size], i) for i in range(blocks))
+
+
+def hash_block_ends(request: Request, block_size: int) -> list[int]:
+    """For each hash ``j`` of ``request``: the number of leading KV blocks a cache must hold for
+    the whole content of hash ``j`` (its own whole KV blocks and all before it) to be cached."""
+    h = request.block_hashes
+    assert h is not None
+    size, p = request.hash_block_tokens, request.prompt_tokens
+    return [min((j + 1) * size, p) // block_size for j in range(len(h))]
+
+
+class _Node:
+    """One cached block: its id, how many tables hold it, its tree's root key, its parent's key
+    and how many cached children it has."""
+
+    __slots__ = ("block", "refs", "root", "parent", "children")
+
+    def __init__(self, block: int, root: Hashable, parent: Hashable | None) -> None:
+        self.block, self.refs, self.root, self.parent, self.children = block, 1, root, parent, 0
 
 
 class KVManager:
@@ -81,18 +120,26 @@ class KVManager:
     """
 
     def __init__(self, num_blocks: int, block_size: int, *, prefix_caching: bool = False,
-                 growable: bool = False) -> None:
-        if block_size < 1 or num_blocks < 1:
+                 growable: bool = False, host_blocks: int = 0) -> None:
+        if block_size < 1 or num_blocks < 1 or host_blocks < 0:
             raise ValueError(f"KV cache needs block_size >= 1 and num_blocks >= 1, got {block_size}, {num_blocks}")
         self.block_size, self.num_blocks = block_size, num_blocks
         self.prefix_caching, self.growable = prefix_caching, growable
         self._free: list[int] = list(range(num_blocks))        # a heap (sorted is a heap)
         self._tables: dict[int, list[int]] = {}
         self._shared: dict[int, int] = {}                       # rid -> leading cached blocks it holds
-        self._cached: dict[Hashable, _Cached] = {}              # block hash -> cached block
-        self._hash_of: dict[int, Hashable] = {}                 # cached block id -> its hash
-        self._chains: OrderedDict[Hashable, list[Hashable]] = OrderedDict()   # root -> hashes, LRU order
+        self._cached: dict[Hashable, _Node] = {}                # block key -> cached block
+        self._hash_of: dict[int, Hashable] = {}                 # cached block id -> its key
+        # root key -> (nodes in the tree, its evictable leaves in the order they became so); LRU order
+        self._trees: OrderedDict[Hashable, tuple[list[int], dict[Hashable, None]]] = OrderedDict()
         self._evictable = 0
+        self._empty_hashes: set[Hashable] = set()              # hashes that own no whole KV block, seen
+        self._pins: list[tuple[float, int, list[Hashable]]] = []    # (until, seq, keys): a heap
+        self._pin_seq = 0
+        self.host_blocks = host_blocks                         # second tier: evicted keys kept in host memory
+        self._host: OrderedDict[Hashable, None] = OrderedDict()
+        self._noted: set[int] = set()                          # requests whose empty hashes are noted
+        self._key_memo: dict[int, tuple[Request, tuple[Hashable, ...]]] = {}
         self._held: dict[int, int] = {}                        # rid -> len(its table), for views
         self.held_counts: Mapping[int, int] = MappingProxyType(self._held)
 
@@ -115,6 +162,11 @@ class KVManager:
     def cached_free_blocks(self) -> int:
         """Cached blocks no request references (evictable; counted in :attr:`free_blocks`)."""
         return self._evictable
+
+    @property
+    def cached_blocks(self) -> int:
+        """All cached blocks, referenced or not."""
+        return len(self._cached)
 
     # -- tables -------------------------------------------------------------------------------
     def holds(self, rid: int) -> bool:
@@ -143,17 +195,59 @@ class KVManager:
         it held (its blocks' contents stay valid until they are next written)."""
         table = self._tables.pop(rid)
         del self._held[rid]
+        self._noted.discard(rid)
+        self._key_memo.pop(rid, None)
         k = self._shared.pop(rid, 0)
         for b in table[k:]:
             heapq.heappush(self._free, b)
         if k:
-            for b in table[:k]:
-                c = self._cached[self._hash_of[b]]
-                c.refs -= 1
-                if c.refs == 0:
-                    self._evictable += 1
-            self._chains.move_to_end(self._cached[self._hash_of[table[0]]].root)
+            self._unref([self._hash_of[b] for b in table[:k]])
         return table
+
+    def _unref(self, keys: list[Hashable]) -> None:
+        """Drop one reference to each of ``keys`` (a leading run of one path); a block nobody
+        references any more becomes evictable."""
+        cached = self._cached
+        root = cached[keys[0]].root
+        leaves = self._trees[root][1]
+        for key in reversed(keys):               # deepest first: leaves become evictable in order
+            c = cached[key]
+            c.refs -= 1
+            if c.refs == 0:
+                self._evictable += 1
+                if c.children == 0:
+                    leaves[key] = None
+        self._trees.move_to_end(root)
+
+    # -- retention beyond LRU -----------------------------------------------------------------
+    def pin(self, rid: int, until: float) -> None:
+        """Keep the cached blocks ``rid`` references until time ``until`` (a reference that
+        :meth:`expire` drops then): TTL retention of a finished request's prefix, e.g. while its
+        session waits for a tool call. Call before :meth:`free`."""
+        k = self._shared.get(rid, 0)
+        if not k:
+            return
+        keys = [self._hash_of[b] for b in self._tables[rid][:k]]
+        for h in keys:
+            self._cached[h].refs += 1             # rid still holds them: never from 0
+        self._pin_seq += 1
+        heapq.heappush(self._pins, (until, self._pin_seq, keys))
+
+    @property
+    def pinned(self) -> int:
+        """Pins not yet expired."""
+        return len(self._pins)
+
+    def expire_first(self) -> None:
+        """Drop the pin that expires first, now (when pins would stall the engine)."""
+        if self._pins:
+            self._unref(heapq.heappop(self._pins)[2])
+
+    def expire(self, now: float) -> None:
+        """Drop the pins whose time has come (all of them with ``now = inf``)."""
+        pins = self._pins
+        while pins and pins[0][0] <= now:
+            self._unref(heapq.heappop(pins)[2])
 
     def _take(self) -> int:
         if self._free:
@@ -168,119 +262,263 @@ class KVManager:
         return heapq.heappop(self._free)
 
     def _evict_one(self) -> int:
-        """Reclaim the tail block of the least recently used chain that has an unreferenced one."""
-        for root, chain in self._chains.items():
-            last = self._cached[chain[-1]]
-            if last.refs == 0:
-                h = chain.pop()
-                del self._cached[h]
-                del self._hash_of[last.block]
-                if not chain:
-                    del self._chains[root]
-                self._evictable -= 1
-                return last.block
+        """Reclaim an unreferenced leaf of the least recently used tree that has one."""
+        for root, (size, leaves) in self._trees.items():
+            if not leaves:
+                continue
+            key = next(iter(leaves))
+            del leaves[key]
+            c = self._cached.pop(key)
+            del self._hash_of[c.block]
+            size[0] -= 1
+            if c.parent is not None:
+                p = self._cached[c.parent]
+                p.children -= 1
+                if p.children == 0 and p.refs == 0:
+                    leaves[c.parent] = None
+            if not size[0]:
+                del self._trees[root]
+            self._evictable -= 1
+            if self.host_blocks:                  # the second tier keeps a copy (LRU)
+                host = self._host
+                host[key] = None
+                if len(host) > self.host_blocks:
+                    host.popitem(last=False)
+            return c.block
         raise AssertionError("evictable count out of step with the cache")   # pragma: no cover
 
     # -- prefix caching -----------------------------------------------------------------------
-    def _hashes(self, request: Request, blocks: int) -> tuple[int, ...]:
-        assert request.prefix_id is not None
-        return prefix_block_hashes(request.prefix_id, blocks)
+    def _keys(self, request: Request, blocks: int) -> tuple[Hashable, ...]:
+        """The keys of ``request``'s first ``blocks`` blocks (computed once per request)."""
+        memo = self._key_memo.get(request.request_id)
+        if memo is None or memo[0] is not request:
+            if len(self._key_memo) > 1024:          # requests looked up but never admitted here
+                self._key_memo.clear()
+            memo = self._key_memo[request.request_id] = (
+                request, block_keys(request, self.block_size, shared_tokens(request) // self.block_size))
+        return memo[1][:blocks]
+
+    def matched_blocks(self, request: Request, limit: int) -> tuple[int, int]:
+        """(leading blocks of ``request``'s first ``limit`` keys that are cached, how many of
+        them nobody references).
+
+        Two binary searches: the tree is prefix-closed along a request's keys (a cached block's
+        parent is the cached block before it, whose key is the request's previous key, since
+        equal keys mean equal prefixes), and references never grow along the path."""
+        keys = self._keys(request, limit)
+        cached = self._cached
+        if not keys or keys[0] not in cached:
+            return 0, 0
+        lo, hi = 1, len(keys)                  # the largest k with keys[k - 1] cached
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if keys[mid - 1] in cached:
+                lo = mid
+            else:
+                hi = mid - 1
+        k, lo = lo, 0
+        hi = k                                 # the first of them nobody references
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if cached[keys[mid]].refs == 0:
+                hi = mid
+            else:
+                lo = mid + 1
+        return k, k - lo
+
+    def prefix_match_tokens(self, request: Request) -> int:
+        """Prompt tokens of ``request`` (whole blocks) its cached prefix holds now, uncapped: what
+        a cache-aware router compares across replicas."""
+        if not self.prefix_caching or (request.prefix_id is None and request.block_hashes is None):
+            return 0
+        return self.matched_blocks(request, shared_tokens(request) // self.block_size)[0] * self.block_size
 
     def probe(self, state: RequestState) -> tuple[int, int]:
         """(prompt tokens of waiting request ``state`` the cache holds now, whole blocks; blocks
         of that hit nobody references, which leave the evictable pool if it is admitted).
 
-        The one prefix-hit rule: only a request with a prefix, nothing computed and no blocks
-        (not resident, not swapped) looks up the cache; at least one prompt token is always left
-        to compute (as in vLLM), so the hit is at most ``prefill_left - 1`` tokens."""
+        The one prefix-hit rule: only a request with a prefix (or block hashes), nothing computed
+        and no blocks (not resident, not swapped) looks up the cache; at least one prompt token is
+        always left to compute (as in vLLM), so the hit is at most ``prefill_left - 1`` tokens."""
         if not self.prefix_caching:
             return 0, 0
         r = state.request
-        if r.prefix_id is None or state.context_tokens or r.request_id in self._tables:
+        if (r.prefix_id is None and r.block_hashes is None) or state.context_tokens or r.request_id in self._tables:
             return 0, 0
-        cap = min(r.prefix_tokens, state.prefill_left - 1) // self.block_size
+        cap = min(shared_tokens(r), state.prefill_left - 1) // self.block_size
         if cap <= 0:
             return 0, 0
-        k = revive = 0
-        cached = self._cached
-        for h in self._hashes(r, cap):
-            c = cached.get(h)
-            if c is None:
-                break
-            k += 1
-            if c.refs == 0:
-                revive += 1
-        return k * self.block_size, revive
+        k, revive = self.matched_blocks(r, cap)
+        fetch = self._host_run(r, k, cap)
+        return (k + fetch) * self.block_size, revive + fetch
 
-    def admit_hit(self, rid: int, request: Request, hit_tokens: int) -> None:
+    def _host_run(self, request: Request, start: int, limit: int) -> int:
+        """Blocks ``start ..`` (before ``limit``) of ``request`` held in host memory, a run."""
+        host = self._host
+        if not host or start >= limit:
+            return 0
+        keys = self._keys(request, limit)
+        i = start
+        while i < limit and keys[i] in host:
+            i += 1
+        return i - start
+
+    def lookup_hash_blocks(self, request: Request) -> int:
+        """Leading hashes of ``request`` (a request with ``block_hashes``) whose whole content the
+        cache holds now, without the compute-one-token cap of :meth:`probe`: the prefix-cache hit
+        counted in the trace's own blocks. A hash whose tokens fill no whole KV block of its own
+        (a short last block) counts when an earlier request computed it."""
+        ends = hash_block_ends(request, self.block_size)
+        if not self.prefix_caching or not ends:
+            return 0
+        k, _ = self.matched_blocks(request, ends[-1])
+        k += self._host_run(request, k, ends[-1])
+        hashes = request.block_hashes
+        assert hashes is not None
+        n, prev = 0, 0
+        for j, e in enumerate(ends):
+            if e > k or (e == prev and hashes[j] not in self._empty_hashes):
+                break
+            n, prev = n + 1, e
+        return n
+
+    def admit_hit(self, rid: int, request: Request, hit_tokens: int) -> int:
         """Start ``rid``'s table with the cached blocks of its ``hit_tokens``-token hit
-        (:meth:`probe`), referencing them."""
+        (:meth:`probe`), referencing them; the part of the hit held in host memory is fetched
+        back into new blocks, cached again. Returns the tokens fetched from host memory."""
         k = hit_tokens // self.block_size
         if rid in self._tables:
             raise ValueError(f"request {rid} already holds KV blocks")
-        table = []
-        for h in self._hashes(request, k):
-            c = self._cached[h]
-            if c.refs == 0:
-                self._evictable -= 1
-            c.refs += 1
-            table.append(c.block)
+        table: list[int] = []
+        fetch = 0
+        if k:
+            keys = self._keys(request, k)
+            gpu = self.matched_blocks(request, k)[0]
+            fetch = k - gpu
+            if gpu:
+                root = self._cached[keys[0]].root
+                leaves = self._trees[root][1]
+                for h in keys[:gpu]:
+                    c = self._cached[h]
+                    if c.refs == 0:
+                        self._evictable -= 1
+                        leaves.pop(h, None)
+                    c.refs += 1
+                    table.append(c.block)
+                self._trees.move_to_end(root)
+            if fetch:
+                for h in keys[gpu:]:
+                    del self._host[h]
+                self._tables[rid] = table
+                self._shared[rid] = gpu
+                for _ in range(fetch):
+                    table.append(self._take())
+                self._attach(keys, table, gpu, k)
         self._tables[rid] = table
         self._held[rid] = k
         self._shared[rid] = k
+        return fetch * self.block_size
+
+    def _attach(self, keys: tuple[Hashable, ...], table: list[int], k: int, j: int) -> None:
+        """Cache blocks ``table[k:j]`` under ``keys[k:j]``, below the cached run ``keys[:k]``
+        (a new tree when ``k`` is 0); each referenced once, by the request that holds them."""
+        cached = self._cached
         if k:
-            self._chains.move_to_end(self._cached[self._hashes(request, 1)[0]].root)
+            parent: Hashable | None = keys[k - 1]
+            root = cached[keys[k - 1]].root
+        else:
+            parent, root = None, keys[0]
+            self._trees[root] = ([0], {})
+        for i in range(k, j):
+            h, b = keys[i], table[i]
+            if parent is not None:
+                cached[parent].children += 1
+            cached[h] = _Node(b, root, parent)
+            self._hash_of[b] = h
+            self._host.pop(h, None)
+            parent = h
+        self._trees[root][0][0] += j - k
+        self._trees.move_to_end(root)
 
     def publish(self, rid: int, state: RequestState) -> None:
-        """Cache the full prefix blocks ``rid`` has computed beyond its cached run, when its run
-        ends where the chain's cached blocks end (else its copies stay private duplicates)."""
+        """Cache the whole shareable blocks ``rid`` has computed beyond its cached run, when
+        the next one is not cached yet (else its copies stay private duplicates)."""
         r = state.request
         table = self._tables.get(rid)
-        if not self.prefix_caching or r.prefix_id is None or table is None:
+        if not self.prefix_caching or (r.prefix_id is None and r.block_hashes is None) or table is None:
             return
-        j = min(state.context_tokens, r.prefix_tokens) // self.block_size
+        shared = shared_tokens(r)
+        done = min(state.context_tokens, shared)
+        if r.block_hashes is not None and done == shared and rid not in self._noted:
+            self._noted.add(rid)
+            self._note_empty_hashes(r, done)
+        j = done // self.block_size
         k = self._shared.get(rid, 0)
         if j <= k:
             return
-        hashes = self._hashes(r, j)
+        hashes = self._keys(r, j)
         if hashes[k] in self._cached:
             return                                          # a private duplicate of cached blocks
-        root = hashes[0]
-        chain = self._chains.get(root)
-        if chain is None:
-            chain = self._chains[root] = []
-        for i in range(k, j):
-            h, b = hashes[i], table[i]
-            self._cached[h] = _Cached(b, root)
-            self._hash_of[b] = h
-            chain.append(h)
+        self._attach(hashes, table, k, j)
         self._shared[rid] = j
-        self._chains.move_to_end(root)
+
+    def _note_empty_hashes(self, r: Request, done: int) -> None:
+        """Remember the computed hashes of ``r`` that own no whole KV block (their content is
+        known once computed, and costs no memory)."""
+        hashes, size, b = r.block_hashes, r.hash_block_tokens, self.block_size
+        assert hashes is not None
+        prev = 0
+        for j, h in enumerate(hashes):
+            end = min((j + 1) * size, r.prompt_tokens)
+            if end > done:
+                break
+            if end // b == prev:
+                self._empty_hashes.add(h)
+            prev = end // b
 
     # -- checks -------------------------------------------------------------------------------
     def check(self) -> None:
         """Assert the accounting: own + cached + truly free blocks = all blocks, reference counts
-        equal the tables holding each cached block, chains prefix-closed and referenced as
-        leading runs, nothing handed out twice (tests call this between iterations)."""
+        equal the tables holding each cached block, the trees prefix-closed with parents
+        referenced at least as often as their children, the evictable leaves exactly the
+        unreferenced childless blocks, nothing handed out twice (tests call this between
+        iterations)."""
         assert self._held == {rid: len(t) for rid, t in self._tables.items()}
         seen: list[int] = list(self._free)
         refs: dict[int, int] = {}
         for rid, table in self._tables.items():
             k = self._shared.get(rid, 0)
             assert k <= len(table)
-            for b in table[:k]:
-                assert b in self._hash_of
+            for i, b in enumerate(table[:k]):
+                assert b in self._hash_of and self._hash_of[b] not in self._host
+                if i:
+                    assert self._cached[self._hash_of[b]].parent == self._hash_of[table[i - 1]]
                 refs[b] = refs.get(b, 0) + 1
             seen += table[k:]
+        for _, _, keys in self._pins:
+            for h in keys:
+                b = self._cached[h].block
+                refs[b] = refs.get(b, 0) + 1
         seen += list(self._hash_of)
         assert sorted(seen) == list(range(self.num_blocks)), "a block is lost or handed out twice"
-        evictable = 0
-        for root, chain in self._chains.items():
-            assert chain and chain[0] == root
-            counts = [self._cached[h].refs for h in chain]
-            assert counts == sorted(counts, reverse=True), "references are not leading runs"
-            for h in chain:
-                c = self._cached[h]
-                assert c.refs == refs.get(c.block, 0) and c.root == root and self._hash_of[c.block] == h
-                evictable += c.refs == 0
+        children: dict[Hashable, int] = {}
+        count: dict[Hashable, int] = {}
+        for h, c in self._cached.items():
+            assert c.refs == refs.get(c.block, 0) and self._hash_of[c.block] == h
+            count[c.root] = count.get(c.root, 0) + 1
+            if c.parent is None:
+                assert c.root == h
+            else:
+                p = self._cached[c.parent]
+                assert p.root == c.root and p.refs >= c.refs, "references are not leading runs"
+                children[c.parent] = children.get(c.parent, 0) + 1
+        assert set(self._trees) == set(count)
+        for root, (size, leaves) in self._trees.items():
+            assert size[0] == count[root]
+            assert set(leaves) == {h for h, c in self._cached.items()
+                                   if c.root == root and c.refs == 0 and not children.get(h, 0)}
+        for h, c in self._cached.items():
+            assert c.children == children.get(h, 0)
+        evictable = sum(c.refs == 0 for c in self._cached.values())
         assert evictable == self._evictable and len(self._cached) == len(self._hash_of)
+        assert len(self._host) <= self.host_blocks

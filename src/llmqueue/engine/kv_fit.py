@@ -53,6 +53,12 @@ class MemorySpec(Protocol):
     def prefix_caching(self) -> bool: ...
     @property
     def num_blocks(self) -> int: ...
+    @property
+    def eviction(self) -> str: ...
+    @property
+    def ttl_s(self) -> float: ...
+    @property
+    def host_blocks(self) -> int: ...
 
 
 #: A memory event of a step: (kind, request id, tokens, block table or None); see
@@ -79,7 +85,10 @@ class KVFit:
     def __init__(self, core: CoreBooks, memory: MemorySpec, kv: KVManager | None = None) -> None:
         self.core, self.memory = core, memory
         self.kv = kv if kv is not None else KVManager(memory.num_blocks, memory.block_size,
-                                                      prefix_caching=memory.prefix_caching)
+                                                      prefix_caching=memory.prefix_caching,
+                                                      host_blocks=memory.host_blocks)
+        self.ttl = memory.ttl_s if memory.eviction == "ttl" else 0.0
+        self.host_fetched_tokens = 0               # prompt tokens a hit fetched from the host tier
         if (self.kv.num_blocks, self.kv.block_size) != (memory.num_blocks, memory.block_size):
             raise ValueError("the KV manager's blocks differ from the memory configuration")
         self.swapped: dict[int, int] = {}          # request -> KV tokens in host memory
@@ -89,6 +98,11 @@ class KVFit:
         self.tokens_cached = 0
         self.prefix_queries = 0                    # prompt tokens looked up in the cache at admission
         self.prefix_hits: dict[int, int] = {}      # request -> prompt tokens served by the cache
+        # requests with block hashes, at their first admission: prompt hash blocks looked up, and
+        # the leading ones the cache held whole (KVManager.lookup_hash_blocks: no one-token cap)
+        self.hash_blocks = 0
+        self.hash_block_hits = 0
+        self._looked_up: set[int] = set()
         self.preemptions: list[tuple[float, int, int, str, int, int]] = []
         self.preemption_count: dict[int, int] = {}
         self.peak_blocks = 0
@@ -123,11 +137,16 @@ class KVFit:
         """The part of the policy's (validated) ``plan`` that runs, with its blocks reserved."""
         self.step_events, self.step_preempt, self.step_swap_tokens = [], 0, 0
         core = self.core
+        if self.kv.pinned:
+            self.kv.expire(now)
         kept = self._fit(plan, now, allow_new=True)
         if kept.is_empty and core.states:
             residents = tuple(s for s in core.states.values() if self.kv.holds(s.request_id))
             if residents:
                 kept = self._fit(self._ask(self.view(now, residents)), now, True)
+            while kept.is_empty and self.kv.pinned:   # pins never stall the engine: the oldest goes
+                self.kv.expire_first()
+                kept = self._fit(self._ask(core.view(now)), now, allow_new=True)
             if kept.is_empty and not len(self.kv.held_counts):
                 kept = self._fit(self._ask(core.view(now)), now, allow_new=True, force=True)
         return kept
@@ -216,14 +235,23 @@ class KVFit:
         ``s`` references the blocks that hold them."""
         rid = s.request_id
         self.prefix_queries += s.prefill_left
+        r = s.request
+        if r.block_hashes is not None and rid not in self._looked_up:
+            self._looked_up.add(rid)
+            self.hash_blocks += len(r.block_hashes)
+            self.hash_block_hits += self.kv.lookup_hash_blocks(r)
         if not hit:
             return
         s.skip_prefill(hit)
         self.core.backlog_change(rid, -hit)
         self.tokens_cached += hit
         self.prefix_hits[rid] = self.prefix_hits.get(rid, 0) + hit
-        self.kv.admit_hit(rid, s.request, hit)
+        fetched = self.kv.admit_hit(rid, s.request, hit)
         self.step_events.append(("hit", rid, hit, None))
+        if fetched:                                  # from the host tier: costs its transfer time
+            self.host_fetched_tokens += fetched
+            self.step_swap_tokens += fetched
+            self.step_events.append(("host_fetch", rid, fetched, None))
 
     def _preempt(self, victim: int, for_rid: int, now: float) -> None:
         """Take ``victim``'s KV out of GPU memory: to host (swap) or away (recompute)."""
@@ -268,16 +296,20 @@ class KVFit:
         if self.memory.prefix_caching:
             c["kv_cached_tokens"].append(kv.cached_free_blocks * b)
 
-    def after_step(self, plan: BatchPlan, stepped: dict[int, RequestState] | None) -> None:
-        """After the step is applied: publish computed prefix blocks, free the blocks of the
-        requests that completed, and keep a recomputed request's first prefill end."""
+    def after_step(self, plan: BatchPlan, stepped: dict[int, RequestState] | None, end: float = 0.0) -> None:
+        """After the step (ending at ``end``) is applied: publish computed prefix blocks, free the
+        blocks of the requests that completed (with TTL retention, pinning their cached prefix
+        for ``ttl_s`` first), and keep a recomputed request's first prefill end."""
         core, kv = self.core, self.kv
         states, times = core.states, core.times
         for rid in plan.request_ids():
             if stepped is not None:
                 kv.publish(rid, stepped[rid])
             if rid not in states:                 # completed in this iteration: free its blocks
+                if self.ttl:
+                    kv.pin(rid, end + self.ttl)
                 kv.free(rid)
                 self.kept_prefill_end.pop(rid, None)
+                self._looked_up.discard(rid)
             elif rid in self.kept_prefill_end and states[rid].prefill_left == 0:
                 times[rid].prefill_end = self.kept_prefill_end.pop(rid)   # recompute is not a new prefill

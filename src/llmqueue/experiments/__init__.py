@@ -69,6 +69,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "vLLM-v1 preemption against threshold admission", "memory", _lazy("memory_bound")),
     Experiment("pd-split", "prefill/decode disaggregation: the P:D ratio sweep against its LP, and colocated "
                "against disaggregated goodput under TTFT and TPOT SLOs", "network", _lazy("pd_split")),
+    Experiment("kv-cache", "prefix-cache hit rate, prefill computed and TTFT against the cache size on Mooncake's "
+               "conversation trace, with the unbounded-cache ceiling", "memory", _lazy("kv_cache")),
+    Experiment("cache-routing", "cache-aware routing against JSQ over replicas with prefix caches: hit rate, "
+               "TTFT and throughput on Mooncake's conversation trace", "network", _lazy("cache_routing")),
 )
 
 _BY_NAME = {e.name: e for e in EXPERIMENTS}

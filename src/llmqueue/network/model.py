@@ -25,7 +25,7 @@ from ..workload.arrivals import ArrivalProcess
 from .workflow import Workflow
 
 #: Routing rules of a router.
-ROUTER_RULES = ("round_robin", "jsq", "least_tokens", "power_of_two")
+ROUTER_RULES = ("round_robin", "jsq", "least_tokens", "power_of_two", "cache_aware")
 
 
 def _check_parts(owner: str, name: object, who: str,

@@ -161,35 +161,34 @@ class _NetworkRun:
             self._after_visit(job, s)
             return
         target = self.target[job.ci][s]
-        engine = target.choose() if isinstance(target, RouterState) else target
-        assert engine is not None  # every step's target is an engine or a router (checked by Network)
         if self.split[job.ci][s] and d > 0:
             if p == 0:                      # nothing to prefill or transfer
                 self._decode(job, s, None, p, d)
                 return
-            rid = self._submit(engine, job, s, p, 0)
+            rid = self._submit(target, job, s, p, 0)
             self.handoff[rid] = d
             return
-        self._submit(engine, job, s, p, d)
+        self._submit(target, job, s, p, d)
 
-    def _submit(self, engine: SimEngine, job: _Job, s: int, p: int, d: int, prefill_done: int = 0) -> int:
+    def _submit(self, target: SimEngine | RouterState, job: _Job, s: int, p: int, d: int,
+                prefill_done: int = 0) -> int:
         rid = next(self.rids)
-        ei = self.engine_index[engine]
         label = self.classes[job.ci].labels[s]
+        request = Request(rid, self.kernel.now, p, d, label)
+        engine = target.choose(request) if isinstance(target, RouterState) else target
+        assert engine is not None  # every step's target is an engine or a router (checked by Network)
+        ei = self.engine_index[engine]
         self.meta[rid] = (job, s)
         self.visit_rows.append((rid, job.job_id, job.ci, s, ei))
         self.board.submitted(ei, rid, label, p + d - prefill_done)
-        engine.submit(Request(rid, self.kernel.now, p, d, label), prefill_done)
+        engine.submit(request, prefill_done)
         return rid
 
     def _decode(self, job: _Job, s: int, prefill_rid: int | None, p: int, d: int) -> None:
         """The decode part of a split visit: a decode engine receives it with its prompt computed."""
         if prefill_rid is not None:
             del self.meta[prefill_rid]
-        target = self.decode_pool
-        engine = target.choose() if isinstance(target, RouterState) else target
-        assert engine is not None  # the decode pool is an engine or a router (checked by Network)
-        self._submit(engine, job, s, p, d, prefill_done=p)
+        self._submit(self.decode_pool, job, s, p, d, prefill_done=p)
 
     def _visit_done(self, request: Request, time: float) -> None:
         rid = request.request_id

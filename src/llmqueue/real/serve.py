@@ -68,6 +68,9 @@ def serve(policy: Policy, requests: Iterable[Request], runner, *, memory: Memory
     """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
+    if memory is not None and memory.host_cache_tokens:
+        raise ValueError("the real engine has no host-memory cache tier: memory.host_cache_tokens is for "
+                         "simulation only (set it to 0)")
     core = EngineCore(policy, memory=memory, validate=validate, keep_plans=record_composition,
                       name="real engine")
     if memory is not None:

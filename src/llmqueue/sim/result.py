@@ -43,6 +43,8 @@ class SimResult(RunTotals):
     peak_kv_tokens: int = 0
     prefix_queries: int = 0
     sessions: pd.DataFrame | None = None
+    hash_blocks: int = 0            # prompt hash blocks of requests with block hashes (first admissions)
+    hash_block_hits: int = 0        # of them, the leading ones the prefix cache held whole
 
     def summary(self) -> RunSummary:
         """The run's summary; a session workload's run adds the per-session keys
@@ -136,4 +138,5 @@ def memory_fields(core, requests: pd.DataFrame) -> dict:
     return dict(memory=memory, preemptions=pd.DataFrame(mem.preemptions, columns=list(PREEMPTION_COLUMNS)),
                 memory_iterations=frame(mem.columns), tokens_recomputed=mem.tokens_recomputed,
                 peak_kv_tokens=mem.peak_blocks * memory.block_size, tokens_cached=mem.tokens_cached,
-                prefix_queries=mem.prefix_queries)
+                prefix_queries=mem.prefix_queries, hash_blocks=mem.hash_blocks,
+                hash_block_hits=mem.hash_block_hits)

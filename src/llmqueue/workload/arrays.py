@@ -23,8 +23,10 @@ from ..engine.request import Request
 @dataclass(frozen=True, eq=False)
 class RequestArrays:
     """Requests as columns (all of one length). ``job_class`` is one string for every request or
-    an object array; ``label``, ``prefix_id`` (object arrays, None entries allowed) and
-    ``prefix_tokens`` are None when no request has one."""
+    an object array; ``label``, ``prefix_id`` (object arrays, None entries allowed),
+    ``prefix_tokens`` and ``block_hashes`` (an object array of tuples of ints, None entries
+    allowed) are None when no request has one; ``hash_block_tokens`` is the tokens per hash
+    block of every request that has hashes."""
 
     request_id: np.ndarray
     arrival_time: np.ndarray
@@ -34,25 +36,28 @@ class RequestArrays:
     label: np.ndarray | None = None
     prefix_id: np.ndarray | None = None
     prefix_tokens: np.ndarray | None = None
+    block_hashes: np.ndarray | None = None
+    hash_block_tokens: int = 0
 
     def __len__(self) -> int:
         return int(self.request_id.size)
 
     def _optional(self) -> tuple[str, ...]:
-        return tuple(n for n in ("label", "prefix_id", "prefix_tokens") if getattr(self, n) is not None)
+        return tuple(n for n in ("label", "prefix_id", "prefix_tokens", "block_hashes") if getattr(self, n) is not None)
 
     def slice(self, a: int, b: int) -> RequestArrays:
         """Requests ``a..b-1`` of this block."""
         cut = {n: getattr(self, n)[a:b] for n in ("request_id", "arrival_time", "prompt_tokens",
                                                   "decode_tokens", *self._optional())}
         jc = self.job_class if isinstance(self.job_class, str) else self.job_class[a:b]
-        return RequestArrays(job_class=jc, **cut)
+        return RequestArrays(job_class=jc, hash_block_tokens=self.hash_block_tokens, **cut)
 
     def with_ids(self, first: int) -> RequestArrays:
         """The same requests numbered ``first, first + 1, ...``."""
         rid = np.arange(first, first + len(self), dtype=np.int64)
         return RequestArrays(rid, self.arrival_time, self.prompt_tokens, self.decode_tokens,
-                             self.job_class, self.label, self.prefix_id, self.prefix_tokens)
+                             self.job_class, self.label, self.prefix_id, self.prefix_tokens,
+                             self.block_hashes, self.hash_block_tokens)
 
     @staticmethod
     def concat(parts: Sequence[RequestArrays]) -> RequestArrays:
@@ -74,6 +79,13 @@ class RequestArrays:
                 dt = np.int64 if c == "prefix_tokens" else object
                 cols[c] = np.concatenate([getattr(p, c) if getattr(p, c) is not None
                                           else np.full(len(p), fill, dtype=dt) for p in parts])
+        if any(p.block_hashes is not None for p in parts):
+            sizes = {p.hash_block_tokens for p in parts if p.block_hashes is not None}
+            if len(sizes) > 1:
+                raise ValueError(f"requests with different hash block sizes {sorted(sizes)} in one stream")
+            cols["block_hashes"] = np.concatenate([p.block_hashes if p.block_hashes is not None
+                                                   else np.full(len(p), None, dtype=object) for p in parts])
+            cols["hash_block_tokens"] = sizes.pop()
         assert cols["request_id"].size == n
         return RequestArrays(**cols)
 
@@ -89,11 +101,16 @@ class RequestArrays:
             jc = classes[0] if n else "default"
         label = obj("label")
         pid = obj("prefix_id")
+        hashes = obj("block_hashes")
+        sizes = {r.hash_block_tokens for r in requests if r.block_hashes is not None}
+        if len(sizes) > 1:
+            raise ValueError(f"requests with different hash block sizes {sorted(sizes)} in one stream")
         return cls(col("request_id", np.int64), col("arrival_time", np.float64),
                    col("prompt_tokens", np.int64), col("decode_tokens", np.int64), jc,
                    label if any(x is not None for x in label) else None,
                    pid if any(x is not None for x in pid) else None,
-                   col("prefix_tokens", np.int64) if any(x is not None for x in pid) else None)
+                   col("prefix_tokens", np.int64) if any(x is not None for x in pid) else None,
+                   hashes if sizes else None, sizes.pop() if sizes else 0)
 
     def to_requests(self) -> list[Request]:
         """One :class:`Request` per row (Python floats and ints, as the per-request stream had)."""
@@ -103,7 +120,11 @@ class RequestArrays:
         jc = [self.job_class] * n if isinstance(self.job_class, str) else self.job_class.tolist()
         opt = [getattr(self, c).tolist() if getattr(self, c) is not None else [d] * n
                for c, d in (("label", None), ("prefix_id", None), ("prefix_tokens", 0))]
-        return [Request(*row) for row in zip(*cols, jc, *opt)]
+        if self.block_hashes is None:
+            return [Request(*row) for row in zip(*cols, jc, *opt)]
+        size = self.hash_block_tokens
+        return [Request(rid, t, p, d, c, lab, pid, pt, None if h is None else tuple(h), size if h is not None else 0)
+                for rid, t, p, d, c, lab, pid, pt, h in zip(*cols, jc, *opt, self.block_hashes.tolist())]
 
 
 def rechunk(blocks: Iterator[RequestArrays], size: int) -> Iterator[RequestArrays]:
@@ -154,4 +175,5 @@ class RequestStream:
             raise ValueError("array view of a request stream that has already been read as objects")
         parts = list(blocks)
         return RequestArrays.concat(parts) if parts else RequestArrays(
-            *(np.empty(0, dtype=dt) for dt in (np.int64, np.float64, np.int64, np.int64)))
+            np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64))

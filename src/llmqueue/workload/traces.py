@@ -32,6 +32,7 @@ import numpy as np
 from ..engine.request import Request
 from ..errors import TraceError
 from .arrays import RequestArrays
+from .mooncake import is_mooncake, read_mooncake_arrays
 
 OURS = ("arrival_time", "prompt_tokens", "decode_tokens")
 OURS_OPTIONAL = ("class", "label", "prefix_id", "prefix_tokens")
@@ -96,13 +97,24 @@ def _header(path: str, line: int, names: list[str]) -> tuple[str, dict[str, int]
                      f"{','.join(OURS)} (optionally {','.join(OURS_OPTIONAL)}) or {','.join(AZURE)} (Azure trace)")
 
 
-def read_trace(path: str | os.PathLike[str]) -> list[Request]:
+TRACE_FORMATS = ("auto", "csv", "mooncake")
+
+
+def read_trace(path: str | os.PathLike[str], fmt: str = "auto") -> list[Request]:
     """All requests of a trace file, ids 0..n-1 in file order."""
-    return read_trace_arrays(path).to_requests()
+    return read_trace_arrays(path, fmt).to_requests()
 
 
-def read_trace_arrays(path: str | os.PathLike[str]) -> RequestArrays:
-    """All requests of a trace file as columns (no object per request), ids 0..n-1 in file order."""
+def read_trace_arrays(path: str | os.PathLike[str], fmt: str = "auto") -> RequestArrays:
+    """All requests of a trace file as columns (no object per request), ids 0..n-1 in file order.
+
+    ``fmt``: "csv" (ours or Azure, told apart by the header), "mooncake" (JSON lines with block
+    hashes, :mod:`.mooncake`) or "auto": Mooncake for a ``.jsonl`` / ``.json`` name or a file
+    that starts with ``{``, else CSV."""
+    if fmt not in TRACE_FORMATS:
+        raise ValueError(f"unknown trace format {fmt!r}: expected one of {', '.join(TRACE_FORMATS)}")
+    if fmt == "mooncake" or (fmt == "auto" and is_mooncake(path)):
+        return read_mooncake_arrays(path)
     p = os.fspath(path)
     rows = iter(_rows(p))
     first = next(rows, None)
