@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, seed: int | None = None,
                       horizon: float | None = None, record_composition: bool | None = None,
-                      out: Path | None = None, format: str = "parquet") -> Any:
+                      out: Path | None = None, format: str = "parquet", stop: Any = None,
+                      stream_above: float | None = None) -> Any:
     """Simulate a single-engine scenario ``sc`` (a :class:`~llmqueue.config.Scenario`).
 
     ``requests`` replaces the scenario's workload (else it is drawn with ``seed``, default the
@@ -31,8 +32,15 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     no composition) writes its tables there as it goes and returns a
     :class:`~llmqueue.sim.fast.StreamedResult`; otherwise the result is an in-memory
     :class:`~llmqueue.sim.simulate.SimResult` for :func:`~llmqueue.sim.output.write_run`.
+
+    Before it starts, the run's memory is estimated (:mod:`~llmqueue.sim.footprint`): a run whose
+    in-memory records would take more than ``stream_above`` bytes (default: half the free memory)
+    is streamed without a folder (a :class:`~llmqueue.sim.fast.StreamedResult`, same summary),
+    and one whose in-system state cannot fit is refused (:class:`~llmqueue.sim.footprint.RunTooLarge`).
+    ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) ends a runaway run early.
     """
     from .config import check_runnable
+    from .sim.footprint import plan_run
     from .sim.simulate import simulate
     from .sim.stream import run_to_disk, streams
 
@@ -40,12 +48,32 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     if run is None:
         raise ScenarioError(f"{sc.name or 'scenario'}: a network scenario has no single engine to simulate; "
                             f"run it with llmqueue.network.simulate_network (`llmqueue simulate` does)")
-    if requests is None:
-        check_runnable(sc, run.workload)
-        requests = run.workload.requests(run.seed if seed is None else seed)
     horizon = run.horizon_s if horizon is None else horizon
     composition = run.record_composition if record_composition is None else record_composition
-    if out is not None and streams(run.policy, run.batch_time, record_composition=composition, memory=run.memory):
-        return run_to_disk(run.policy, run.batch_time, requests, out, horizon=horizon, format=format)
+    can_stream = streams(run.policy, run.batch_time, record_composition=composition, memory=run.memory)
+    stream = False
+    if requests is None:
+        check_runnable(sc, run.workload)
+        stream = plan_run(_footprint(run, horizon, stop), can_stream=can_stream, stream_above=stream_above,
+                          what=f"simulating {sc.name or 'this scenario'}")
+        requests = run.workload.requests(run.seed if seed is None else seed)
+    if can_stream and (out is not None or stream):
+        return run_to_disk(run.policy, run.batch_time, requests, out, horizon=horizon, format=format, stop=stop)
     return simulate(run.policy, run.batch_time, requests, memory=run.memory, horizon=horizon,
-                    record_composition=composition)
+                    record_composition=composition, stop=stop)
+
+
+def _footprint(run: Any, horizon: float | None, stop: Any) -> Any:
+    """The run's estimated memory; its in-system state bounded by the stop rule's threshold."""
+    from dataclasses import replace
+
+    from .analysis import workload_capacity
+    from .sim.footprint import STATE_BYTES_PER_REQUEST, estimate
+
+    cap = workload_capacity(run.policy, run.batch_time, run.workload)
+    fp = estimate(run.workload, run.policy.token_budget, None if cap is None else cap.rho, horizon)
+    tokens = run.workload.mean_prompt_tokens + run.workload.mean_decode_tokens
+    if stop is not None and tokens > 0:   # a diverging run stops near the threshold (x 2: the check lags)
+        bound = 2 * stop.min_backlog_tokens / tokens * STATE_BYTES_PER_REQUEST
+        fp = replace(fp, state_bytes=min(fp.state_bytes, bound))
+    return fp

@@ -27,19 +27,26 @@ def _s(x: float | None) -> str:
 
 
 def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: Optional[int] = None,
-                              horizon: Optional[float] = None, duration: Optional[float] = None) -> None:
+                              horizon: Optional[float] = None, duration: Optional[float] = None,
+                              stop_when_diverging: bool = False) -> None:
     """``llmqueue simulate`` for a network scenario."""
+    from ..sim.diverging import DivergenceRule
     from ..network.output import write_network_run
     from ..network.simulator import simulate_network
     sc, net = _load(scenario, {"seed": seed, "simulation.horizon_s": horizon, "simulation.duration_s": duration})
     sim = sc.simulation
+    stop = (DivergenceRule.for_budget(sum(e.policy.token_budget for e in net.engines))
+            if stop_when_diverging else None)
     res = simulate_network(net, sc.seed, horizon=sim.horizon_s, duration=sim.duration_s,
-                           sample_interval=sim.sample_interval_s, max_backlog_tokens=sim.max_backlog_tokens)
+                           sample_interval=sim.sample_interval_s, max_backlog_tokens=sim.max_backlog_tokens,
+                           stop=stop)
     s = res.summary()
     if out is not None:
-        write_network_run(res, out, extra={"scenario": sc.model_dump(mode="json")})
+        write_network_run(res, out, extra={"scenario": sc.model_dump(mode="json"),
+                                           **({"stopped": stop.stopped.to_dict()} if stop and stop.stopped else {})})
     name = escape(sc.name or scenario)
-    early = (f" (stopped early: backlog above {sim.max_backlog_tokens:.6g} tokens)" if res.stopped_early else "")
+    early = (f" (stopped early: backlog above {sim.max_backlog_tokens:.6g} tokens)"
+             if res.stopped_early and (stop is None or stop.stopped is None) else "")
     console.print(f"[bold]{name}[/]: {_n(len(net.engines), 'engine', 'engines')}, "
                   f"{_n(len(net.classes), 'job class', 'job classes')}, {s['duration_s']:.6g} s simulated{early}",
                   highlight=False)
@@ -55,6 +62,8 @@ def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: O
     for ename, e in s["engines"].items():
         console.print(f"  engine {ename}: rho {e['rho']:.3f}, utilization {e['utilization']:.3f}, "
                       f"max backlog {e['max_backlog_tokens']} tokens; {e['policy']}", highlight=False, markup=False)
+    if stop is not None and stop.stopped is not None:
+        console.print(stop.verdict(), highlight=False, markup=False)
     if out is not None:
         console.print(f"\nwrote {out}/jobs.csv, visits.csv, iterations_*.csv, backlog.csv, buffers.csv, "
                       f"summary.json", highlight=False, markup=False)

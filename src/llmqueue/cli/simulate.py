@@ -23,6 +23,10 @@ def simulate(
     show_batches: int = typer.Option(0, "--show-batches", help="Print the first N batches (Fig. 8 notation)."),
     composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches table)."),
     fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
+    stop_when_diverging: bool = typer.Option(
+        False, "--stop-when-diverging",
+        help="Stop early, with the verdict 'diverging', once the backlog runs away (above 1000 full "
+             "batches and growing since half the run)."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..config import is_network_scenario
@@ -32,7 +36,8 @@ def simulate(
             "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
             "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
             "--trace": trace, "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
-        simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration)
+        simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration,
+                                  stop_when_diverging=stop_when_diverging)
         return
     from functools import partial
 
@@ -48,14 +53,22 @@ def simulate(
         ov["simulation.record_composition"] = True
     sc = load_scenario(scenario, ov)
     check_format(fmt)
-    res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
+    from ..sim.diverging import DivergenceRule
+    from ..sim.footprint import STREAM_RECORDS_ABOVE
+    stop = DivergenceRule.for_budget(sc.build_policy().token_budget) if stop_when_diverging else None
+    # refuses an unrunnable scenario first; a long run without --out is streamed (only its summary is shown)
+    res = simulate_scenario(sc, out=out, format=fmt, stop=stop,
+                            stream_above=None if show_batches else STREAM_RECORDS_ABOVE)
     writer = partial(write_run, format=fmt)
     cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())
     s = res.summary()
     if out is not None:
         writer(res, out, extra={"scenario": sc.model_dump(mode="json"),
-                                "capacity": cap.to_dict() if cap is not None else None})
+                                "capacity": cap.to_dict() if cap is not None else None,
+                                **({"stopped": stop.stopped.to_dict()} if stop is not None and stop.stopped else {})})
     print_summary(s, cap)
+    if stop is not None and stop.stopped is not None:
+        console.print(stop.verdict(), highlight=False, markup=False)
     if show_batches and res.compositions is not None:
         from ..sim.batches import format_plan
         console.print(f"\nfirst {min(show_batches, len(res.compositions))} batches:")

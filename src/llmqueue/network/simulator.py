@@ -31,6 +31,7 @@ from itertools import count
 import numpy as np
 
 from ..engine.request import Request
+from ..sim.diverging import DivergenceRule
 from ..sim.engine import RequestLog, SimEngine
 from ..sim.kernel import ARRIVAL, Kernel
 from ..workload.arrivals import CHUNK
@@ -194,8 +195,13 @@ class _NetworkRun:
 
 def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = None,
                      duration: float | None = None, sample_interval: float | None = None,
-                     max_backlog_tokens: float | None = None, validate: bool = True) -> NetworkResult:
-    """Run ``net`` (see the module docstring) and return per-job, per-visit, per-engine results."""
+                     max_backlog_tokens: float | None = None, validate: bool = True,
+                     stop: DivergenceRule | None = None) -> NetworkResult:
+    """Run ``net`` (see the module docstring) and return per-job, per-visit, per-engine results.
+
+    ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) is asked at every sample whether
+    the total backlog runs away; if so the run stops there (``stopped_early``), like
+    ``max_backlog_tokens`` does at a fixed level."""
     if not isinstance(net, Network):
         raise ValueError(f"simulate_network needs a Network, got {net!r}")
     for what, x in (("horizon", horizon), ("duration", duration), ("sample_interval", sample_interval),
@@ -226,7 +232,8 @@ def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = Non
         run.kernel.run(until=t_next)
         t = t_next
         total = sample(t)
-        if max_backlog_tokens is not None and total > max_backlog_tokens:
+        if max_backlog_tokens is not None and total > max_backlog_tokens or \
+                stop is not None and stop.check(t, total):
             stopped_early = True
             break
         if horizon is not None and t >= horizon:

@@ -77,9 +77,9 @@ def free_memory() -> int | None:
         return None
 
 
-def workload_size(workload) -> tuple[float, float, float]:
+def workload_size(workload, horizon: float | None = None) -> tuple[float, float, float]:
     """(expected requests, mean prompt tokens, mean decode tokens) of a
-    :class:`~llmqueue.workload.Workload` (``inf`` requests: no bound is known)."""
+    :class:`~llmqueue.workload.Workload` run until ``horizon`` (``inf`` requests: no bound is known)."""
     n0 = len(workload.initial)
     if workload.trace is not None:
         n = float(len(workload.trace))
@@ -91,15 +91,17 @@ def workload_size(workload) -> tuple[float, float, float]:
             n = float(workload.num_requests)
         if workload.duration_s is not None:
             n = min(n, workload.arrival_rate * workload.duration_s)
+        if horizon is not None:
+            n = min(n, workload.arrival_rate * horizon)
     else:
         n = 0.0
     return n + n0, float(workload.mean_prompt_tokens), float(workload.mean_decode_tokens)
 
 
-def estimate(workload, token_budget: int, rho: float | None = None) -> Footprint:
+def estimate(workload, token_budget: int, rho: float | None = None, horizon: float | None = None) -> Footprint:
     """The :class:`Footprint` of running ``workload`` on an engine with ``token_budget`` tokens
-    per iteration; ``rho`` (the load, None if unknown) sizes the in-system state."""
-    n, mp, md = workload_size(workload)
+    per iteration until ``horizon``; ``rho`` (the load, None if unknown) sizes the in-system state."""
+    n, mp, md = workload_size(workload, horizon)
     tokens = n * (mp + md)
     iterations = min(1.5 * tokens / max(1, token_budget), tokens)   # batches are rarely full at the end
     records = n * RECORD_BYTES_PER_REQUEST + n * md * RECORD_BYTES_PER_GAP + iterations * RECORD_BYTES_PER_ITERATION
