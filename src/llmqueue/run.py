@@ -67,12 +67,18 @@ def _footprint(run: Any, horizon: float | None, stop: Any) -> Any:
     """The run's estimated memory; its in-system state bounded by the stop rule's threshold."""
     from dataclasses import replace
 
-    from .analysis import workload_capacity
+    import math
+
+    from .analysis import peak_token_rate
     from .sim.footprint import STATE_BYTES_PER_REQUEST, estimate
 
-    cap = workload_capacity(run.policy, run.batch_time, run.workload)
-    fp = estimate(run.workload, run.policy.token_budget, None if cap is None else cap.rho, horizon)
-    tokens = run.workload.mean_prompt_tokens + run.workload.mean_decode_tokens
+    w = run.workload
+    tokens = w.mean_prompt_tokens + w.mean_decode_tokens
+    rho = None
+    if tokens > 0 and 0 < w.arrival_rate < math.inf:   # Theorem 2's load (no scan over loads)
+        rho = w.arrival_rate * tokens / peak_token_rate(run.batch_time, run.policy.token_budget,
+                                                        w.mean_prompt_tokens, w.mean_decode_tokens)
+    fp = estimate(w, run.policy.token_budget, rho, horizon)
     if stop is not None and tokens > 0:   # a diverging run stops near the threshold (x 2: the check lags)
         bound = 2 * stop.min_backlog_tokens / tokens * STATE_BYTES_PER_REQUEST
         fp = replace(fp, state_bytes=min(fp.state_bytes, bound))

@@ -30,9 +30,9 @@ def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: O
                               horizon: Optional[float] = None, duration: Optional[float] = None,
                               stop_when_diverging: bool = False) -> None:
     """``llmqueue simulate`` for a network scenario."""
-    from ..sim.diverging import DivergenceRule
     from ..network.output import write_network_run
     from ..network.simulator import simulate_network
+    from ..sim.diverging import DivergenceRule
     sc, net = _load(scenario, {"seed": seed, "simulation.horizon_s": horizon, "simulation.duration_s": duration})
     sim = sc.simulation
     stop = (DivergenceRule.for_budget(sum(e.policy.token_budget for e in net.engines))

@@ -15,10 +15,10 @@ from pydantic import model_serializer, model_validator
 from ..policies import POLICIES, ClassPriority, Policy, make_policy, policy_names
 from .fields import (
     BatchTimeSpec,
-    MemorySpec,
     BudgetTokens,
-    SmallCount,
+    MemorySpec,
     RouterRule,
+    SmallCount,
     StaircaseSpec,
     Strict,
     Weighting,

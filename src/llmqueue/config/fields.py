@@ -190,6 +190,7 @@ class MemorySpec(Strict):
                              f"(block_size {self.block_size} tokens)")
         b = self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
         cap = self.capacity_tokens if b is None else b.capacity_tokens
+        assert cap is not None   # one of the two sources (checked above)
         if -(-cap // self.block_size) > MAX_KV_BLOCKS:
             raise ValueError(too_large(f"the number of KV blocks ({cap} tokens / block_size {self.block_size})",
                                        -(-cap // self.block_size), MAX_KV_BLOCKS)

@@ -77,7 +77,7 @@ def read_yaml(path: Path) -> Any:
             where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
             raise ScenarioError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
         except ValueError as e:   # Python's digit limit on int(): find the number's line ourselves
-            m = re.search(r"\d{%d,}" % (MAX_COUNT_DIGITS + 1), text)
+            m = re.search(rf"\d{{{MAX_COUNT_DIGITS + 1},}}", text)
             where = "" if m is None else ":{}:{}".format(*_line_col(text, m.start()))
             what = f"a number of {len(m.group())} digits" if m is not None else str(e)
             raise ScenarioError(f"{path}{where}: not a valid scenario ({what}; sizes are bounded, "

@@ -29,8 +29,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..engine.request import Request
 from ..engine.limits import MAX_REQUESTS, too_large
+from ..engine.request import Request
 from ..errors import TraceError
 from .arrays import RequestArrays
 from .textfile import newlines, open_text, parse_count, utf8_error
