@@ -26,7 +26,7 @@ def simulate(
     stop_when_diverging: bool = typer.Option(
         False, "--stop-when-diverging",
         help="Stop early, with the verdict 'diverging', once the backlog runs away (above 1000 full "
-             "batches and growing since half the run)."),
+             "batches and still growing)."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..config import is_network_scenario

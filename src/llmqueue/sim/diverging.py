@@ -8,8 +8,9 @@ the system)
 
 * exceeds ``min_backlog_tokens`` (by default :data:`BUDGETS` full batches of the engine's token
   budget, far above what a stable engine reaches), and
-* is at least ``growth`` times what it was at half the current time (a linear runaway doubles
-  between t/2 and t; a stable engine's backlog does not grow with time).
+* is at least ``growth`` times what it was at the last check made by 60% of the current time
+  (a linear runaway grows by 1/0.6 = 1.67 or more between them; a stable engine's backlog does
+  not grow with time).
 
 The rule keeps a thinned history of (time, backlog) checks, at most :data:`HISTORY` of them, so
 it costs O(1) memory. After a stop, :attr:`DivergenceRule.stopped` describes it and
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 
 #: Default threshold, in full batches: the rule fires only above BUDGETS x token budget tokens.
 BUDGETS = 1000
+#: The earlier check compared with is the last one made by this fraction of the current time.
+EARLIER = 0.6
 #: Most (time, backlog) checks remembered (older ones are thinned, every other one dropped).
 HISTORY = 256
 
@@ -30,7 +33,7 @@ HISTORY = 256
 @dataclass(frozen=True)
 class Stop:
     """Why a run stopped: at ``time`` the backlog was ``backlog_tokens``, ``earlier_tokens`` at
-    ``earlier_time`` (about half the time)."""
+    ``earlier_time`` (at most 60% of ``time``)."""
 
     time: float
     backlog_tokens: float
@@ -76,7 +79,7 @@ class DivergenceRule:
         if backlog > self.min_backlog_tokens and t > 0:
             earlier = None
             for h in reversed(hist):
-                if h[0] <= t / 2:
+                if h[0] <= EARLIER * t:
                     earlier = h
                     break
             if earlier is not None and backlog >= self.growth * earlier[1]:

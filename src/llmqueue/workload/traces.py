@@ -84,7 +84,9 @@ def _rows(path: str) -> Iterable[tuple[int, list[str]]]:
             if row is None:
                 return
             if row and any(cell.strip() for cell in row):
-                yield start, _Row(cell.strip() for cell in row).with_raw(row)
+                cells = [cell.strip() for cell in row]
+                # a record that spans lines keeps its raw fields, to place a later field's line
+                yield start, (_Row(cells).with_raw(row) if reader.line_num > start else cells)
 
 
 class _Row(list):
