@@ -65,9 +65,8 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
 
 def _footprint(run: Any, horizon: float | None, stop: Any) -> Any:
     """The run's estimated memory; its in-system state bounded by the stop rule's threshold."""
-    from dataclasses import replace
-
     import math
+    from dataclasses import replace
 
     from .analysis import peak_token_rate
     from .sim.footprint import STATE_BYTES_PER_REQUEST, estimate
