@@ -30,9 +30,8 @@ def test_an_overloaded_run_stops_early(engine):
     last_arrival = 5000 / 160
     assert res.end_time < 0.8 * last_arrival              # stopped early (arrivals run ~31 s)
     assert rule.stopped.backlog_tokens > 16_000 and rule.stopped.backlog_tokens >= 1.5 * rule.stopped.earlier_tokens
-    s = res.summary()
-    assert s.tokens_conserved if hasattr(s, "tokens_conserved") else True
-    assert len(res.requests) < 5000 or res.requests["completion_time"].isna().any()
+    assert res.tokens_arrived == res.tokens_processed + res.tokens_left and res.tokens_left > 16_000
+    assert res.requests["completion_time"].isna().any()       # those in the system are unfinished
 
 
 @pytest.mark.parametrize("engine", ["fast", "generic"])
