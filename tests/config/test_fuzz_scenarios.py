@@ -22,7 +22,7 @@ from llmqueue.cli import app
 from llmqueue.config import load_scenario, scenario_from_data
 from llmqueue.errors import LLMQueueError
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 SINGLE = {

@@ -16,7 +16,7 @@ from llmqueue.config import scenario_from_data
 from llmqueue.errors import LLMQueueError, TraceError
 from llmqueue.workload import read_column, read_trace_arrays
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 HEADERS = ["arrival_time,prompt_tokens,decode_tokens", "arrival_time,prompt_tokens,decode_tokens,class,label",
