@@ -67,3 +67,14 @@ def test_a_million_requests_peak_under_1_gb():
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kb >= before
     assert peak_kb < 1 << 20, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+def test_a_network_run_estimates_its_memory_first():
+    from llmqueue.network.simulator import check_memory
+    net = load_scenario("rybko-stolyar").build_network()
+    fp = check_memory(net, 12000.0, free=64 << 30)
+    assert fp.requests == pytest.approx(2 * 1.1368421052631579 * 2 * 12000)
+    with pytest.raises(RunTooLarge, match="this network run would need about .* free .*simulation.horizon_s"):
+        check_memory(net, 1e9, free=64 << 30)
+    r = CliRunner().invoke(app, ["simulate", "rybko-stolyar", "--horizon", "1e12"])
+    assert r.exit_code == 2 and "Traceback" not in r.output and "of memory" in " ".join(r.output.split())

@@ -33,6 +33,7 @@ import numpy as np
 from ..engine.request import Request
 from ..sim.diverging import DivergenceRule
 from ..sim.engine import RequestLog, SimEngine
+from ..sim.footprint import Footprint, plan_run
 from ..sim.kernel import ARRIVAL, Kernel
 from ..workload.arrivals import CHUNK
 from ..workload.workload import child_generators
@@ -193,6 +194,24 @@ class _NetworkRun:
         return self.kernel.peek() is None
 
 
+#: Bytes per visit of a network run's records (jobs, visits, requests and iterations tables,
+#: all kept in memory): measured about 2 KB on the Rybko-Stolyar network, rounded up.
+BYTES_PER_VISIT = 3000
+
+
+def check_memory(net: Network, span: float, free: int | None = None) -> Footprint:
+    """Estimate a run's memory before it starts (every visit is a record kept in memory) and
+    refuse, with :class:`~llmqueue.sim.footprint.RunTooLarge`, one that cannot fit."""
+    from .traffic import step_loads
+    rates = {c.name: c.rate for c in net.classes}
+    visits = span * sum(sl.visits_per_job * rates[sl.job_class] for sl in step_loads(net))
+    fp = Footprint(visits, visits * BYTES_PER_VISIT, 0.0)
+    plan_run(fp, can_stream=False, free=free, what="this network run",
+             advice="lower simulation.horizon_s or duration_s, or the arrival rates",
+             no_stream="a network run keeps its records in memory")
+    return fp
+
+
 def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = None,
                      duration: float | None = None, sample_interval: float | None = None,
                      max_backlog_tokens: float | None = None, validate: bool = True,
@@ -215,6 +234,7 @@ def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = Non
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     span = horizon if horizon is not None else duration
     assert span is not None  # checked above
+    check_memory(net, span)
     dt = sample_interval if sample_interval is not None else span / 500
     run = _NetworkRun(net, int(seed), duration, validate)
     samples: list[tuple] = []

@@ -110,8 +110,16 @@ def estimate(workload, token_budget: int, rho: float | None = None, horizon: flo
     return Footprint(n, records, state)
 
 
+#: What to lower when a single-engine run is refused.
+ENGINE_ADVICE = ("lower workload.num_requests or duration_s, or the load (an overloaded engine keeps a "
+                 "growing share of all requests in the system)")
+#: Why a single-engine run may not be streamed.
+ENGINE_NO_STREAM = "it cannot be streamed: a KV memory model, batch compositions or a policy without the fast core"
+
+
 def plan_run(fp: Footprint, *, can_stream: bool, stream_above: float | None = None,
-             free: int | None = None, what: str = "the run") -> bool:
+             free: int | None = None, what: str = "the run", advice: str = ENGINE_ADVICE,
+             no_stream: str = ENGINE_NO_STREAM) -> bool:
     """Whether to stream a run of footprint ``fp``, or refuse it (:class:`RunTooLarge`).
 
     Streamed when it can be and its records would take more than ``stream_above`` bytes
@@ -124,10 +132,7 @@ def plan_run(fp: Footprint, *, can_stream: bool, stream_above: float | None = No
     stream = can_stream and fp.records_bytes > limit
     need = fp.state_bytes if stream else fp.records_bytes + fp.state_bytes
     if need > free:
-        hint = ("" if can_stream else
-                " (it cannot be streamed: a KV memory model, batch compositions or a policy without the fast core)")
-        raise RunTooLarge(
-            f"{what} would need about {human(need)} of memory ({fp.describe()}) but the machine has "
-            f"{human(free)} free{hint}: lower workload.num_requests or duration_s, or the load "
-            f"(an overloaded engine keeps a growing share of all requests in the system)")
+        hint = "" if can_stream else f" ({no_stream})"
+        raise RunTooLarge(f"{what} would need about {human(need)} of memory ({fp.describe()}) but the machine "
+                          f"has {human(free)} free{hint}: {advice}")
     return stream
