@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, seed: int | None = None,
                       horizon: float | None = None, record_composition: bool | None = None,
-                      out: Path | None = None, format: str = "parquet") -> Any:
+                      out: Path | None = None, format: str = "parquet", stop: Any = None,
+                      stream_above: float | None = None) -> Any:
     """Simulate a single-engine scenario ``sc`` (a :class:`~llmqueue.config.Scenario`).
 
     ``requests`` replaces the scenario's workload (else it is drawn with ``seed``, default the
@@ -32,8 +33,15 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     no composition) writes its tables there as it goes and returns a
     :class:`~llmqueue.sim.fast.StreamedResult`; otherwise the result is an in-memory
     :class:`~llmqueue.sim.simulate.SimResult` for :func:`~llmqueue.sim.output.write_run`.
+
+    Before it starts, the run's memory is estimated (:mod:`~llmqueue.sim.footprint`): a run whose
+    in-memory records would take more than ``stream_above`` bytes (default: half the free memory)
+    is streamed without a folder (a :class:`~llmqueue.sim.fast.StreamedResult`, same summary),
+    and one whose in-system state cannot fit is refused (:class:`~llmqueue.sim.footprint.RunTooLarge`).
+    ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) ends a runaway run early.
     """
     from .config import check_runnable
+    from .sim.footprint import plan_run
     from .sim.simulate import simulate
     from .sim.stream import run_to_disk, streams
 
@@ -47,11 +55,36 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     if requests is None and isinstance(run.workload, SessionWorkload):   # a closed loop: turns follow completions
         check_runnable(sc, run.workload)
         return simulate(run.policy, run.batch_time, run.workload.source(run.seed if seed is None else seed),
-                        memory=run.memory, horizon=horizon, record_composition=composition)
+                        memory=run.memory, horizon=horizon, record_composition=composition, stop=stop)
+    can_stream = streams(run.policy, run.batch_time, record_composition=composition, memory=run.memory)
+    stream = False
     if requests is None:
         check_runnable(sc, run.workload)
+        stream = plan_run(_footprint(run, horizon, stop), can_stream=can_stream, stream_above=stream_above,
+                          what=f"simulating {sc.name or 'this scenario'}")
         requests = run.workload.requests(run.seed if seed is None else seed)
-    if out is not None and streams(run.policy, run.batch_time, record_composition=composition, memory=run.memory):
-        return run_to_disk(run.policy, run.batch_time, requests, out, horizon=horizon, format=format)
+    if can_stream and (out is not None or stream):
+        return run_to_disk(run.policy, run.batch_time, requests, out, horizon=horizon, format=format, stop=stop)
     return simulate(run.policy, run.batch_time, requests, memory=run.memory, horizon=horizon,
-                    record_composition=composition)
+                    record_composition=composition, stop=stop)
+
+
+def _footprint(run: Any, horizon: float | None, stop: Any) -> Any:
+    """The run's estimated memory; its in-system state bounded by the stop rule's threshold."""
+    import math
+    from dataclasses import replace
+
+    from .analysis import peak_token_rate
+    from .sim.footprint import STATE_BYTES_PER_REQUEST, estimate
+
+    w = run.workload
+    tokens = w.mean_prompt_tokens + w.mean_decode_tokens
+    rho = None
+    if tokens > 0 and 0 < w.arrival_rate < math.inf:   # Theorem 2's load (no scan over loads)
+        rho = w.arrival_rate * tokens / peak_token_rate(run.batch_time, run.policy.token_budget,
+                                                        w.mean_prompt_tokens, w.mean_decode_tokens)
+    fp = estimate(w, run.policy.token_budget, rho, horizon)
+    if stop is not None and tokens > 0:   # a diverging run stops near the threshold (x 2: the check lags)
+        bound = 2 * stop.min_backlog_tokens / tokens * STATE_BYTES_PER_REQUEST
+        fp = replace(fp, state_bytes=min(fp.state_bytes, bound))
+    return fp

@@ -25,8 +25,10 @@ def test_our_format_with_optional_columns_any_order(tmp_path):
     assert read_trace(path) == [Request(0, 0.0, 0, 2, "chat", "A"), Request(1, 1.5, 7, 5, "default", "x, y")]
 
 
-def test_header_only_is_empty_and_crlf_is_fine(tmp_path):
-    assert read_trace(write(tmp_path, HEAD)) == []
+def test_header_only_is_an_error_and_crlf_is_fine(tmp_path):
+    # issue 16 point 5: a trace with no rows is an error (it used to read as an empty workload)
+    with pytest.raises(TraceError, match=r"trace\.csv:1: no requests: the file has a header line but no rows"):
+        read_trace(write(tmp_path, HEAD))
     assert read_trace(write(tmp_path, HEAD.replace("\n", "\r\n") + "0.25,3,4\r\n")) == [Request(0, 0.25, 3, 4)]
 
 

@@ -29,18 +29,23 @@ def _s(x: float | None) -> str:
 
 def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: Optional[int] = None,
                               horizon: Optional[float] = None, duration: Optional[float] = None,
-                              as_json: bool = False, quiet: bool = False) -> None:
+                              as_json: bool = False, quiet: bool = False,
+                              stop_when_diverging: bool = False) -> None:
     """``llmqueue simulate`` for a network scenario."""
     from ..network.output import write_network_run
     from ..network.simulator import simulate_network
+    from ..sim.diverging import DivergenceRule
     sc, net = _load(scenario, {"seed": seed, "simulation.horizon_s": horizon, "simulation.duration_s": duration})
     sim = sc.simulation
+    stop = (DivergenceRule.for_budget(sum(e.policy.token_budget for e in net.engines))
+            if stop_when_diverging else None)
     with progress_bar("simulated seconds", quiet=quiet) as progress:
         res = simulate_network(net, sc.seed, horizon=sim.horizon_s, duration=sim.duration_s,
                                sample_interval=sim.sample_interval_s, max_backlog_tokens=sim.max_backlog_tokens,
-                               progress=progress)
+                               progress=progress, stop=stop)
     s = res.summary()
-    extra = {"scenario": sc.model_dump(mode="json")}
+    extra = {"scenario": sc.model_dump(mode="json"),
+             **({"stopped": stop.stopped.to_dict()} if stop and stop.stopped else {})}
     if out is not None:
         write_network_run(res, out, extra=extra)
     if as_json:
@@ -48,7 +53,8 @@ def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: O
         print_json(jsonable(s.with_extra(extra).to_dict()))
         return
     name = escape(sc.name or scenario)
-    early = (f" (stopped early: backlog above {sim.max_backlog_tokens:.6g} tokens)" if res.stopped_early else "")
+    early = (f" (stopped early: backlog above {sim.max_backlog_tokens:.6g} tokens)"
+             if res.stopped_early and (stop is None or stop.stopped is None) else "")
     console.print(f"[bold]{name}[/]: {_n(len(net.engines), 'engine', 'engines')}, "
                   f"{_n(len(net.classes), 'job class', 'job classes')}, {s['duration_s']:.6g} s simulated{early}",
                   highlight=False)
@@ -65,6 +71,8 @@ def simulate_network_scenario(scenario: str, out: Optional[Path] = None, seed: O
     for ename, e in s["engines"].items():
         console.print(f"  engine {ename}: rho {e['rho']:.3f}, utilization {e['utilization']:.3f}, "
                       f"max backlog {e['max_backlog_tokens']} tokens; {e['policy']}", highlight=False, markup=False)
+    if stop is not None and stop.stopped is not None:
+        console.print(stop.verdict(), highlight=False, markup=False)
     if out is not None:
         console.print(f"\nwrote {out}/jobs.csv, visits.csv, iterations_*.csv, backlog.csv, buffers.csv, "
                       f"summary.json", highlight=False, markup=False)

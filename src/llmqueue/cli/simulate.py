@@ -29,6 +29,10 @@ def simulate(
                                  "summary.json) instead of the text summary."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar for a network run (none is drawn "
                                "when stderr is not a terminal either)."),
+    stop_when_diverging: bool = typer.Option(
+        False, "--stop-when-diverging",
+        help="Stop early, with the verdict 'diverging', once the backlog runs away (above 1000 full "
+             "batches and still growing)."),
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
     from ..config import is_network_scenario
@@ -40,7 +44,7 @@ def simulate(
             "--trace": trace, "--trace-format": trace_format,
             "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
         simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json,
-                                  quiet=quiet)
+                                  quiet=quiet, stop_when_diverging=stop_when_diverging)
         return
     from functools import partial
 
@@ -56,7 +60,12 @@ def simulate(
         ov["simulation.record_composition"] = True
     sc = load_scenario(scenario, ov)
     check_format(fmt)
-    res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
+    from ..sim.diverging import DivergenceRule
+    from ..sim.footprint import STREAM_RECORDS_ABOVE
+    stop = DivergenceRule.for_budget(sc.build_policy().token_budget) if stop_when_diverging else None
+    # refuses an unrunnable scenario first; a long run without --out is streamed (only its summary is shown)
+    res = simulate_scenario(sc, out=out, format=fmt, stop=stop,
+                            stream_above=None if show_batches else STREAM_RECORDS_ABOVE)
     writer = partial(write_run, format=fmt)
     # a closed loop of sessions has no open-arrival capacity report; its arrival phase ends at its last turn
     wl = None if sc.has_sessions else sc.build_workload()
@@ -67,13 +76,16 @@ def simulate(
     path = run_path(res, wl, None if wl is None else sc.simulation.horizon_s)
     extra = {"scenario": sc.model_dump(mode="json"), "capacity": cap.to_dict() if cap is not None else None,
              "combined_capacity": cc.to_dict() if cc is not None else None,
-             "arrivals_until_s": path.arrivals_until}
+             "arrivals_until_s": path.arrivals_until,
+             **({"stopped": stop.stopped.to_dict()} if stop is not None and stop.stopped else {})}
     if out is not None:
         writer(res, out, extra=extra)
     if as_json:
         print_json(jsonable(s.with_extra(extra).to_dict()))
         return
     print_summary(s, cap)
+    if stop is not None and stop.stopped is not None:
+        console.print(stop.verdict(), highlight=False, markup=False)
     if "sessions" in s.extra:
         x = s.extra
         console.print(f"sessions: {x['sessions']} started, {x['sessions_completed']} finished, "

@@ -15,9 +15,10 @@ from pydantic import model_serializer, model_validator
 from ..policies import POLICIES, ClassPriority, Policy, make_policy, policy_names
 from .fields import (
     BatchTimeSpec,
+    BudgetTokens,
     MemorySpec,
-    PosInt,
     RouterRule,
+    SmallCount,
     StaircaseSpec,
     Strict,
     Weighting,
@@ -35,8 +36,8 @@ class EngineFields(Strict):
     """What every engine has: its policy, budgets, batch-time model, class priority and KV memory."""
 
     policy: str = "sarathi"
-    token_budget: PosInt = 512
-    max_batch_size: PosInt | None = None
+    token_budget: BudgetTokens = 512
+    max_batch_size: BudgetTokens | None = None
     batch_time: BatchTimeSpec = StaircaseSpec(model="staircase")
     class_priority: list[str] | None = None   # strict priority by job class (label), first is highest
     memory: MemorySpec | None = None          # KV-cache memory (None: the paper's unlimited memory)
@@ -86,7 +87,7 @@ class NetEngineSpec(EngineFields):
     inner: str = "sarathi"                       # max-pressure: the policy within a buffer
     weighting: Weighting = "tokens"              # max-pressure: pressure in tokens, jobs or work
     serve_nonpositive: bool = False
-    replicas: PosInt = 1
+    replicas: SmallCount = 1
     router: RouterRule = "round_robin"
 
     @model_validator(mode="after")

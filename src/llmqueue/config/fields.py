@@ -28,6 +28,15 @@ from ..engine.batch_time import (
     PiecewiseLinearBatchTime,
     StaircaseBatchTime,
 )
+from ..engine.limits import (
+    MAX_BUDGET_TOKENS,
+    MAX_KV_BLOCKS,
+    MAX_KV_TOKENS,
+    MAX_REPLICAS,
+    MAX_REQUEST_TOKENS,
+    MAX_REQUESTS,
+    too_large,
+)
 from ..workload import (
     DeterministicArrivals,
     Empirical,
@@ -52,6 +61,14 @@ NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Prob = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
+#: Sizes with an upper bound (llmqueue.engine.limits): token counts of one request, budgets and
+#: KV capacities, numbers of requests, and small counts (replicas, GPUs).
+TokenCount = Annotated[int, Field(ge=0, le=MAX_REQUEST_TOKENS)]
+PosTokenCount = Annotated[int, Field(ge=1, le=MAX_REQUEST_TOKENS)]
+TokenMean = Annotated[float, Field(gt=0, le=MAX_REQUEST_TOKENS, allow_inf_nan=False)]
+BudgetTokens = Annotated[int, Field(ge=1, le=MAX_BUDGET_TOKENS)]
+RequestCount = Annotated[int, Field(ge=0, le=MAX_REQUESTS)]
+SmallCount = Annotated[int, Field(ge=1, le=MAX_REPLICAS)]
 
 
 def _router_rule(value: str) -> str:
@@ -101,14 +118,14 @@ class StaircaseSpec(_AboveB0):
     model: Literal["staircase"]
     c_ms: NonNegFloat = 11.28
     a_ms: NonNegFloat = 35.47
-    b0: PosInt = 128
+    b0: PosTokenCount = 128
 
 
 class PiecewiseLinearSpec(_AboveB0):
     model: Literal["piecewise_linear"]
     c_ms: PosFloat
     a_ms: NonNegFloat            # ms per token above b0
-    b0: Count = 0
+    b0: TokenCount = 0
 
 
 class ConstantSpec(Strict):
@@ -152,12 +169,12 @@ BatchTimeSpec = Annotated[StaircaseSpec | PiecewiseLinearSpec | ConstantSpec | A
 class MemorySpec(Strict):
     """KV-cache memory: a capacity in tokens, or a model served on a GPU (docs/memory.md)."""
 
-    capacity_tokens: PosInt | None = None
+    capacity_tokens: Annotated[int, Field(ge=1, le=MAX_KV_TOKENS)] | None = None
     model: str | None = None                 # e.g. llama-3-8b, codellama-34b (see `llmqueue kv-capacity`)
     gpu: str | None = None                   # e.g. a100-80gb, h100-80gb
-    num_gpus: PosInt = 1
+    num_gpus: SmallCount = 1
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9
-    block_size: PosInt = 16
+    block_size: PosTokenCount = 16
     preemption: Literal["recompute", "swap"] = "recompute"
     swap_us_per_token: NonNegFloat | None = None   # default: from the GPU's host link, else 0
     prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
@@ -179,7 +196,13 @@ class MemorySpec(Strict):
         if (self.eviction != "lru" or self.host_cache_tokens) and not self.prefix_caching:
             raise ValueError("eviction 'ttl' and host_cache_tokens retain prefix-cache blocks: "
                              "they need prefix_caching: true")
-        self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
+        b = self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
+        cap = self.capacity_tokens if b is None else b.capacity_tokens
+        assert cap is not None   # one of the two sources (checked above)
+        if -(-cap // self.block_size) > MAX_KV_BLOCKS:
+            raise ValueError(too_large(f"the number of KV blocks ({cap} tokens / block_size {self.block_size})",
+                                       -(-cap // self.block_size), MAX_KV_BLOCKS)
+                             + "; raise block_size or lower the capacity")
         return self
 
     def budget(self):
@@ -237,36 +260,36 @@ class _Parametric(Strict):
 
 class FixedSpec(_Parametric):
     dist: Literal["fixed"]
-    value: Count
+    value: TokenCount
 
 
 class UniformSpec(_Parametric):
     dist: Literal["uniform"]
-    low: Count
-    high: Count
+    low: TokenCount
+    high: TokenCount
 
 
 class GeometricSpec(_Parametric):
     dist: Literal["geometric"]
-    mean: Annotated[float, Field(ge=1, allow_inf_nan=False)]
+    mean: Annotated[float, Field(ge=1, le=MAX_REQUEST_TOKENS, allow_inf_nan=False)]
 
 
 class LogNormalSpec(_Parametric):
     dist: Literal["lognormal"]
-    mean: PosFloat
-    sigma: NonNegFloat
-    min: Count = 1
-    max: PosInt | None = None
+    mean: TokenMean
+    sigma: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+    min: TokenCount = 1
+    max: PosTokenCount | None = None
 
 
 class PoissonSpec(_Parametric):
     dist: Literal["poisson"]
-    mean: PosFloat
+    mean: TokenMean
 
 
 class EmpiricalSpec(Strict):
     dist: Literal["empirical"]
-    values: list[Count] | None = None
+    values: list[TokenCount] | None = None
     weights: list[NonNegFloat] | None = None
     file: str | None = None
     column: str | None = None

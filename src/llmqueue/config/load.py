@@ -9,6 +9,7 @@ not parse it twice), applies overrides and validates. Every error is a
 from __future__ import annotations
 
 import copy
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from ..engine.limits import MAX_COUNT_DIGITS
 from ..errors import ScenarioError
+from ..workload.textfile import SNIFF_BYTES, binary, utf8_problem
 from .fields import TAGS
 from .schema import NOT_SINGLE, Scenario
 
@@ -55,10 +58,15 @@ def read_yaml(path: Path) -> Any:
     the commands do, parses it once. A ScenarioError names the line and column of bad YAML.
     """
     path = Path(path)
+    data = path.read_bytes()
+    found = binary(data[:SNIFF_BYTES])
+    if found is not None:
+        raise ScenarioError(f"{path}:{found[0]}:{found[1]}: {found[2]}")
     try:
-        text = path.read_text()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ScenarioError(f"{path}: not a text file ({e.reason})") from None
+        line, col, reason = utf8_problem(data, e)
+        raise ScenarioError(f"{path}:{line}:{col}: {reason}") from None
     key = str(path.resolve())
     hit = _PARSED.get(key)
     if hit is None or hit[0] != text:
@@ -68,10 +76,22 @@ def read_yaml(path: Path) -> Any:
             mark = getattr(e, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
             raise ScenarioError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        except ValueError as e:   # Python's digit limit on int(): find the number's line ourselves
+            m = re.search(rf"\d{{{MAX_COUNT_DIGITS + 1},}}", text)
+            where = "" if m is None else ":{}:{}".format(*_line_col(text, m.start()))
+            what = f"a number of {len(m.group())} digits" if m is not None else str(e)
+            raise ScenarioError(f"{path}{where}: not a valid scenario ({what}; sizes are bounded, "
+                                f"see llmqueue.engine.limits)") from None
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.pop(next(iter(_PARSED)))
         hit = _PARSED[key] = (text, data)
     return copy.deepcopy(hit[1])
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    head = text[:offset]
+    line = 1 + head.count("\n") + head.count("\r") - head.count("\r\n")
+    return line, offset - max(head.rfind("\n"), head.rfind("\r"))
 
 
 def scenario_kind(source: str | Path | None) -> Literal["engine", "network"] | None:

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..engine.limits import MAX_REQUESTS, too_large
 from ..workload import SharedPrefix, Workload, read_trace_arrays
-from .fields import ArrivalSpec, Count, LengthSpec, NonNegFloat, PosFloat, PosInt, Strict, resolve
+from .fields import (
+    ArrivalSpec,
+    LengthSpec,
+    NonNegFloat,
+    PosFloat,
+    PosTokenCount,
+    RequestCount,
+    Strict,
+    TokenCount,
+    resolve,
+)
 
 
 class InitialRequestSpec(Strict):
-    prompt_tokens: Count = 0
-    decode_tokens: Count
+    prompt_tokens: TokenCount = 0
+    decode_tokens: TokenCount
     label: str | None = None
 
 
 class PrefixSpec(Strict):
     """Shared prompt prefixes of the generated requests: ``groups`` prefixes of ``tokens`` tokens."""
 
-    groups: PosInt
-    tokens: PosInt
+    groups: Annotated[int, Field(ge=1, le=MAX_REQUESTS)]
+    tokens: PosTokenCount
 
 
 class ThinkTimeSpec(Strict):
@@ -41,8 +52,8 @@ class SessionSpec(Strict):
     turns: LengthSpec
     new_tokens: LengthSpec
     think_time: ThinkTimeSpec = ThinkTimeSpec(mean_s=0.0)
-    num_sessions: Count | None = None
-    hash_block_tokens: PosInt = 16
+    num_sessions: RequestCount | None = None
+    hash_block_tokens: PosTokenCount = 16
 
     def build(self, w: WorkloadSpec, base: Path):
         from ..workload.sessions import SessionWorkload, ThinkTime
@@ -60,7 +71,7 @@ class WorkloadSpec(Strict):
     prompt_tokens: LengthSpec | None = None
     decode_tokens: LengthSpec | None = None
     initial_requests: list[InitialRequestSpec] = Field(default_factory=list)
-    num_requests: Count | None = None
+    num_requests: RequestCount | None = None
     duration_s: PosFloat | None = None
     job_class: str = "default"
     prefix: PrefixSpec | None = None
@@ -93,6 +104,14 @@ class WorkloadSpec(Strict):
         if self.trace is None and self.arrival is None and not self.initial_requests:
             raise ValueError("the workload is empty: give 'arrival' with length distributions, "
                              "'trace', or 'initial_requests'")
+        if len(self.initial_requests) > MAX_REQUESTS:
+            raise ValueError(too_large("the number of initial_requests", len(self.initial_requests), MAX_REQUESTS))
+        if self.arrival is not None and self.num_requests is None and self.duration_s is not None:
+            expected = self.arrival.rate * self.duration_s
+            if expected > MAX_REQUESTS:
+                raise ValueError(too_large(f"arrival.rate x duration_s (the expected number of requests, "
+                                           f"{self.arrival.rate:g}/s x {self.duration_s:g} s)",
+                                           f"{expected:.3g}", MAX_REQUESTS))
         for i, r in enumerate(self.initial_requests):
             if r.prompt_tokens + r.decode_tokens == 0:
                 raise ValueError(f"initial_requests[{i}] has no tokens (prompt 0 and decode 0)")

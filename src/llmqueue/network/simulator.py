@@ -39,7 +39,9 @@ from itertools import count
 import numpy as np
 
 from ..engine.request import Request
+from ..sim.diverging import DivergenceRule
 from ..sim.engine import RequestLog, SimEngine
+from ..sim.footprint import Footprint, plan_run
 from ..sim.kernel import ARRIVAL, Kernel
 from ..workload.arrivals import CHUNK
 from ..workload.workload import child_generators
@@ -170,7 +172,7 @@ class _NetworkRun:
             return
         self._submit(target, job, s, p, d)
 
-    def _submit(self, target: SimEngine | RouterState, job: _Job, s: int, p: int, d: int,
+    def _submit(self, target: SimEngine | RouterState | None, job: _Job, s: int, p: int, d: int,
                 prefill_done: int = 0) -> int:
         rid = next(self.rids)
         label = self.classes[job.ci].labels[s]
@@ -232,14 +234,36 @@ class _NetworkRun:
         return self.kernel.peek() is None
 
 
+#: Bytes per visit of a network run's records (jobs, visits, requests and iterations tables,
+#: all kept in memory): measured about 2 KB on the Rybko-Stolyar network, rounded up.
+BYTES_PER_VISIT = 3000
+
+
+def check_memory(net: Network, span: float, free: int | None = None) -> Footprint:
+    """Estimate a run's memory before it starts (every visit is a record kept in memory) and
+    refuse, with :class:`~llmqueue.sim.footprint.RunTooLarge`, one that cannot fit."""
+    from .traffic import step_loads
+    rates = {c.name: c.rate for c in net.classes}
+    visits = span * sum(sl.visits_per_job * rates[sl.job_class] for sl in step_loads(net))
+    fp = Footprint(visits, visits * BYTES_PER_VISIT, 0.0)
+    plan_run(fp, can_stream=False, free=free, what="this network run",
+             advice="lower simulation.horizon_s or duration_s, or the arrival rates",
+             no_stream="a network run keeps its records in memory")
+    return fp
+
+
 def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = None,
                      duration: float | None = None, sample_interval: float | None = None,
                      max_backlog_tokens: float | None = None, validate: bool = True,
-                     progress: Callable[[int, int], None] | None = None) -> NetworkResult:
+                     progress: Callable[[int, int], None] | None = None,
+                     stop: DivergenceRule | None = None) -> NetworkResult:
     """Run ``net`` (see the module docstring) and return per-job, per-visit, per-engine results.
 
     ``progress(done, total)``: called at every backlog sample with the simulated seconds done and
-    the seconds to go (the horizon, else the duration; a drain past the duration raises both)."""
+    the seconds to go (the horizon, else the duration; a drain past the duration raises both).
+    ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) is asked at every sample whether
+    the total backlog runs away; if so the run stops there (``stopped_early``), like
+    ``max_backlog_tokens`` does at a fixed level."""
     if not isinstance(net, Network):
         raise ValueError(f"simulate_network needs a Network, got {net!r}")
     for what, x in (("horizon", horizon), ("duration", duration), ("sample_interval", sample_interval),
@@ -253,6 +277,7 @@ def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = Non
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     span = horizon if horizon is not None else duration
     assert span is not None  # checked above
+    check_memory(net, span)
     dt = sample_interval if sample_interval is not None else span / 500
     run = _NetworkRun(net, int(seed), duration, validate)
     samples: list[tuple] = []
@@ -272,7 +297,8 @@ def simulate_network(net: Network, seed: int = 0, *, horizon: float | None = Non
         total = sample(t)
         if progress is not None:
             progress(int(t), int(max(span, t)))
-        if max_backlog_tokens is not None and total > max_backlog_tokens:
+        if max_backlog_tokens is not None and total > max_backlog_tokens or \
+                stop is not None and stop.check(t, total):
             stopped_early = True
             break
         if horizon is not None and t >= horizon:

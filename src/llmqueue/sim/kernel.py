@@ -36,15 +36,19 @@ class Kernel:
     def peek(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
-    def run(self, until: float | None = None) -> None:
-        """Run events in order; stop when none are left or the next is later than ``until``."""
+    def run(self, until: float | None = None, stop: Callable[[], bool] | None = None) -> bool:
+        """Run events in order; stop when none are left or the next is later than ``until``, or
+        (``stop``, asked after every event) when ``stop()`` is true. Returns whether ``stop`` ended it."""
         heap = self._heap
         while heap:
             if until is not None and heap[0][0] > until:
                 self.now = until
-                return
+                return False
             time, _, _, callback = heapq.heappop(heap)
             self.now = time
             callback()
+            if stop is not None and stop():
+                return True
         if until is not None and until > self.now:
             self.now = until
+        return False

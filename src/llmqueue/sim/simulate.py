@@ -22,6 +22,7 @@ from ..engine.request import Request
 from ..errors import FastPathUnavailable
 from ..memory.config import MemoryConfig
 from ..policies.base import Policy
+from .diverging import DivergenceRule
 from .engine import IterationLog, RequestLog, SimEngine
 from .kernel import ARRIVAL, Kernel
 from .result import SimResult, core_fields
@@ -104,7 +105,8 @@ class _LoopFeeder:
 
 def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request] | ClosedLoopSource, *,
              memory: MemoryConfig | None = None, horizon: float | None = None,
-             record_composition: bool = False, validate: bool = True, engine: str = "auto") -> SimResult:
+             record_composition: bool = False, validate: bool = True, engine: str = "auto",
+             stop: DivergenceRule | None = None) -> SimResult:
     """Run one engine until all requests complete (or until ``horizon`` seconds).
 
     ``memory``: the engine's KV cache (None: not modelled). ``engine``: "generic" is the
@@ -118,7 +120,9 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     ``requests`` may instead be a closed-loop source (:class:`ClosedLoopSource`, e.g. a session
     workload's): its follow-up arrivals are produced as the engine reports completions, on the
     engine core (the fast core refuses it). Its ``tables()`` (sessions and turns), when it has
-    them, go into the result's ``sessions`` table and the requests' ``session_id``/``turn``.
+    them, go into the result's ``sessions`` table and the requests' ``session_id``/``turn``. ``stop`` (a
+    :class:`~llmqueue.sim.diverging.DivergenceRule`) ends a runaway run early, as a horizon would at
+    the time it fires.
     """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
@@ -136,7 +140,7 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
         use_fast_core(engine, policy, batch_time)           # checks the engine name
     elif use_fast_core(engine, policy, batch_time):
         return simulate_fast(policy, batch_time, requests, horizon=horizon,  # type: ignore[arg-type]
-                             record_composition=record_composition)
+                             record_composition=record_composition, stop=stop)
     kernel = Kernel()
     rlog, ilog = RequestLog(), IterationLog(keep_plans=record_composition)
     sim = SimEngine(kernel, policy, batch_time, memory=memory, request_log=rlog, iteration_log=ilog,
@@ -146,13 +150,15 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
         _LoopFeeder(kernel, sim, requests, labels)  # type: ignore[arg-type]
     else:
         _Feeder(kernel, sim, iter(requests), labels)  # type: ignore[arg-type]
-    kernel.run(until=horizon)
+    stopped = kernel.run(until=horizon, stop=None if stop is None else
+                         lambda: stop.check(kernel.now, sim.backlog_tokens))
+    cut = kernel.now if stopped else horizon
     sim.flush_unfinished()
     fields = core_fields(sim.core)
     plans = sim.core.iteration_log.plans
-    # An iteration still running at the horizon has not ended: drop it from the log.
+    # An iteration still running at the horizon (or the stop) has not ended: drop it from the log.
     it_df = fields["iterations"]
-    if horizon is not None and len(it_df) and it_df["end_time"].iloc[-1] > horizon:
+    if cut is not None and len(it_df) and it_df["end_time"].iloc[-1] > cut:
         fields["iterations"] = it_df.iloc[:-1]
         if sim.core.mem is not None:
             fields["memory_iterations"] = fields["memory_iterations"].iloc[:-1]

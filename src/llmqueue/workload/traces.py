@@ -29,21 +29,18 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..engine.limits import MAX_REQUESTS, too_large
 from ..engine.request import Request
 from ..errors import TraceError
 from .arrays import RequestArrays
 from .mooncake import is_mooncake, read_mooncake_arrays
+from .textfile import newlines, open_text, parse_count, utf8_error
 
 OURS = ("arrival_time", "prompt_tokens", "decode_tokens")
 OURS_OPTIONAL = ("class", "label", "prefix_id", "prefix_tokens")
 AZURE = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
-
-
-def _count(text: str) -> int | None:
-    """A non-negative integer written in plain ASCII digits, else None."""
-    return int(text) if text.isascii() and text.isdigit() else None
 
 
 @lru_cache(maxsize=64)
@@ -68,15 +65,45 @@ def _timestamp_ns(text: str) -> int | None:
 
 
 def _rows(path: str) -> Iterable[tuple[int, list[str]]]:
-    """(1-based line number, stripped fields) of every non-blank line."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    """(line of its first character, stripped fields) of every non-blank CSV record.
+
+    Lines are counted as an editor counts them (see :mod:`.textfile`): a record that spans lines
+    (a quoted field with line breaks) is numbered by its first line. Use :func:`_field_line` for
+    the line of a later field of such a record.
+    """
+    with open_text(path) as f:
         reader = csv.reader(f)
-        try:
-            for row in reader:
-                if row and any(cell.strip() for cell in row):
-                    yield reader.line_num, [cell.strip() for cell in row]
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise TraceError(path, reader.line_num + 1, f"not a readable CSV text file ({e})") from None
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader, None)
+            except csv.Error as e:
+                # the reader stops on the line it was reading when it failed
+                raise TraceError(path, max(reader.line_num, start), f"not a readable CSV record ({e})") from None
+            except UnicodeDecodeError:
+                raise utf8_error(path) from None
+            if row is None:
+                return
+            if row and any(cell.strip() for cell in row):
+                cells = [cell.strip() for cell in row]
+                # a record that spans lines keeps its raw fields, to place a later field's line
+                yield start, (_Row(cells).with_raw(row) if reader.line_num > start else cells)
+
+
+class _Row(list):
+    """A record's stripped fields, remembering the raw ones (to count line breaks inside them)."""
+
+    raw: list[str]
+
+    def with_raw(self, raw: list[str]) -> _Row:
+        self.raw = raw
+        return self
+
+
+def _field_line(line: int, row: list[str], col: int) -> int:
+    """The line field ``col`` of a record starting on ``line`` begins on."""
+    raw = getattr(row, "raw", row)
+    return line + sum(newlines(c) for c in raw[:col])
 
 
 def _header(path: str, line: int, names: list[str]) -> tuple[str, dict[str, int]]:
@@ -120,6 +147,7 @@ def read_trace_arrays(path: str | os.PathLike[str], fmt: str = "auto") -> Reques
     first = next(rows, None)
     if first is None:
         raise TraceError(p, 1, "empty file: expected a header line such as " + ",".join(OURS))
+    header_line = first[0]
     fmt, index = _header(p, *first)
     names = first[1]
     width = len(names)
@@ -136,14 +164,15 @@ def read_trace_arrays(path: str | os.PathLike[str], fmt: str = "auto") -> Reques
     origin = None
     last_t, last_text, last_line = 0.0, "", 0
 
-    def fail(line: int, col: int, reason: str) -> TraceError:
-        return TraceError(p, line, reason, col + 1, names[col] if col < width else None)
+    def fail(line: int, col: int, reason: str, row: list[str] | None = None) -> TraceError:
+        at = _field_line(line, row, min(col, len(row))) if row is not None else line
+        return TraceError(p, at, reason, col + 1, names[col] if col < width else None)
 
     for line, row in rows:
         if len(row) != width:
             col = min(len(row), width)
             what = f"missing field {names[col]!r}" if len(row) < width else f"extra field {row[col]!r}"
-            raise fail(line, col, f"{what}: expected {width} fields, got {len(row)}")
+            raise fail(line, col, f"{what}: expected {width} fields, got {len(row)}", row)
         text = row[t_col]
         if fmt == "ours":
             try:
@@ -151,37 +180,40 @@ def read_trace_arrays(path: str | os.PathLike[str], fmt: str = "auto") -> Reques
             except ValueError:
                 t = math.nan
             if not (math.isfinite(t) and t >= 0):
-                raise fail(line, t_col, f"expected a finite number of seconds >= 0, got {text!r}")
+                shown = repr(text) if len(text) <= 40 else f"a field of {len(text)} characters"
+                raise fail(line, t_col, f"expected a finite number of seconds >= 0, got {shown}", row)
         else:
             ns = _timestamp_ns(text)
             if ns is None:
-                raise fail(line, t_col, f"expected a timestamp like '2023-11-16 18:17:03.9799600', got {text!r}")
+                shown = repr(text) if len(text) <= 40 else f"a field of {len(text)} characters"
+                raise fail(line, t_col, f"expected a timestamp like '2023-11-16 18:17:03.9799600', got {shown}",
+                           row)
             if origin is None:
                 origin = ns
             t = (ns - origin) / 10**9
         if times and t < last_t:
             raise fail(line, t_col, f"arrivals go backwards: {text!r} is earlier than {last_text!r} on line "
-                       f"{last_line}; sort the file by arrival time")
+                       f"{last_line}; sort the file by arrival time", row)
         counts = []
         for col in (p_col, d_col):
-            n = _count(row[col])
-            if n is None:
-                raise fail(line, col, f"expected a non-negative integer, got {row[col]!r}")
+            n = parse_count(row[col], names[col])
+            if isinstance(n, str):
+                raise fail(line, col, n, row)
             counts.append(n)
         if counts[0] == counts[1] == 0:
-            raise fail(line, d_col, "request has 0 prompt and 0 decode tokens; it needs at least one token")
+            raise fail(line, d_col, "request has 0 prompt and 0 decode tokens; it needs at least one token", row)
         job_class = (row[c_col] or "default") if c_col is not None else "default"
         label = (row[l_col] or None) if l_col is not None else None
         prefix_id = (row[pid_col] or None) if pid_col is not None else None
         prefix_tokens = 0
         if ptok_col is not None and row[ptok_col]:
-            given = _count(row[ptok_col])
-            if given is None or given > counts[0]:
+            given = parse_count(row[ptok_col], "prefix_tokens")
+            if isinstance(given, str) or given > counts[0]:
                 raise fail(line, ptok_col, f"expected an integer from 0 to prompt_tokens ({counts[0]}), "
-                           f"got {row[ptok_col]!r}")
+                           f"got {row[ptok_col][:40]!r}", row)
             prefix_tokens = given
             if prefix_tokens and prefix_id is None:
-                raise fail(line, ptok_col, "prefix_tokens > 0 needs a prefix_id")
+                raise fail(line, ptok_col, "prefix_tokens > 0 needs a prefix_id", row)
         times.append(t)
         prompts.append(counts[0])
         decodes.append(counts[1])
@@ -191,6 +223,10 @@ def read_trace_arrays(path: str | os.PathLike[str], fmt: str = "auto") -> Reques
         ptoks.append(prefix_tokens)
         last_t, last_text, last_line = t, text, line
     n = len(times)
+    if n == 0:
+        raise TraceError(p, header_line, "no requests: the file has a header line but no rows")
+    if n > MAX_REQUESTS:
+        raise TraceError(p, last_line, too_large("the number of requests", n, MAX_REQUESTS))
     obj = lambda xs: np.array(xs + [None], dtype=object)[:n]  # noqa: E731
     jc: str | np.ndarray = classes[0] if n and classes.count(classes[0]) == n else obj(classes)
     return RequestArrays(np.arange(n, dtype=np.int64), np.array(times, dtype=np.float64),
@@ -249,12 +285,12 @@ def read_column(path: str | os.PathLike[str], column: str | None = None) -> list
             raise TraceError(p, line, f"missing field: expected at least {col + 1} fields, got {len(row)}",
                              col + 1, name)
         if column is None and len(row) > 1:
-            raise TraceError(p, line, f"expected one number per line, got {len(row)} fields; for a CSV "
-                             "file pass column=", 2)
-        n = _count(row[col])
-        if n is None:
+            raise TraceError(p, _field_line(line, row, 1), f"expected one number per line, got {len(row)} "
+                             "fields; for a CSV file pass column=", 2)
+        n = parse_count(row[col])
+        if isinstance(n, str):
             hint = "; for a CSV file with a header pass column=" if column is None and not values else ""
-            raise TraceError(p, line, f"expected a non-negative integer, got {row[col]!r}{hint}", col + 1, name)
+            raise TraceError(p, _field_line(line, row, col), f"{n}{hint}", col + 1, name)
         values.append(n)
     if not values:
         raise TraceError(p, 1, "no values in file")

@@ -14,6 +14,7 @@ from ...engine.plan import BatchPlan
 from ...engine.request import Request
 from ...errors import FastPathUnavailable
 from ...policies.base import Policy
+from ..diverging import DivergenceRule
 from .core import EpochBuffer, run_epoch
 from .feed import RequestFeed
 from .finalize import (
@@ -32,6 +33,8 @@ from .state import CoreState, PolicySpec, fast_path_reason
 EPOCH_ITERATIONS = 1 << 16
 #: Requests read from the input at a time.
 CHUNK_REQUESTS = 1 << 16
+#: Iterations per epoch when a stop rule is checked (it is asked once per epoch).
+STOP_EPOCH_ITERATIONS = 1 << 10
 #: Finished requests (and decode steps) to accumulate before their columns are dropped.
 TRIM_MIN = 1 << 15
 
@@ -69,14 +72,20 @@ def use_fast_core(engine: str, policy: Policy, batch_time: BatchTimeModel) -> bo
 def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], sink, *,
              horizon: float | None = None, record_composition: bool = False,
              chunk_requests: int = CHUNK_REQUESTS, epoch_iterations: int = EPOCH_ITERATIONS,
-             trim_min: int = TRIM_MIN) -> CoreRun:
+             trim_min: int = TRIM_MIN, stop: DivergenceRule | None = None) -> CoreRun:
     """Run one engine with the fast core, sending records to ``sink``.
+
+    ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) is asked after every epoch (of
+    at most :data:`STOP_EPOCH_ITERATIONS` iterations then) whether the run diverges; if so the run
+    ends there, as at a horizon, with the requests in the system recorded as unfinished.
 
     ``chunk_requests``, ``epoch_iterations`` and ``trim_min`` tune memory against overhead;
     results do not depend on them (tests run with tiny values to exercise every boundary)."""
     use_fast_core("fast", policy, batch_time)
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
+    if stop is not None:
+        epoch_iterations = min(epoch_iterations, STOP_EPOCH_ITERATIONS)
     P = PolicySpec.of(policy, batch_time, horizon)
     F = RequestFeed(requests, chunk_requests)
     F.refill()
@@ -99,25 +108,28 @@ def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
             raise ValueError(F.poison_msg)
         if S.finished:
             break
+        if stop is not None and stop.check(S.now, F.cumtot[S.ai - F.abase] - S.processed):
+            break
         if S.ai >= F.loaded:
             F.refill()
         trim_memory(S, F, trim_min)
     flush_unfinished(S, F, sink)
-    return CoreRun(end_time=S.now if horizon is None else float(horizon),
+    return CoreRun(end_time=S.now if horizon is None or not S.finished else float(horizon),
                    tokens_arrived=F.cumtot[S.ai - F.abase],
                    tokens_left=F.cumtot[S.ai - F.abase] - S.processed, itl=itl,
                    labels=F.label_dict(S.ai), plans=plans)
 
 
 def simulate_fast(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,
-                  horizon: float | None = None, record_composition: bool = False, **tuning):
+                  horizon: float | None = None, record_composition: bool = False,
+                  stop: DivergenceRule | None = None, **tuning):
     """The fast core with every record kept in memory: the generic engine's SimResult.
     ``tuning``: see :func:`run_core`."""
     from ..result import SimResult
 
     sink = MemorySink()
     run = run_core(policy, batch_time, requests, sink, horizon=horizon,
-                   record_composition=record_composition, **tuning)
+                   record_composition=record_composition, stop=stop, **tuning)
     return SimResult(requests=sink.requests_frame(), iterations=sink.iterations_frame(),
                      itl=run.itl.expand(), end_time=run.end_time, tokens_arrived=run.tokens_arrived,
                      tokens_processed=run.tokens_processed, tokens_left=run.tokens_left,

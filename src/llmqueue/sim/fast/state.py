@@ -43,6 +43,20 @@ def fast_path_reason(policy: Policy, batch_time: BatchTimeModel) -> str | None:
     return None
 
 
+class LoadTimes(dict):
+    """t(b) by token load b, computed the first time a load occurs: ``T[b]`` as a table would give
+    it, but sized by the loads that occur, not by the budget (a budget of 10^12 tokens costs
+    nothing until batches that large exist)."""
+
+    def __init__(self, batch_time: BatchTimeModel) -> None:
+        super().__init__()
+        self.batch_time = batch_time
+
+    def __missing__(self, b: int) -> float:
+        t = self[b] = float(self.batch_time.load_time(b))
+        return t
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """A built-in policy reduced to numbers: kind, budget B, k_max K, and t(b) for b = 0..B."""
@@ -51,14 +65,14 @@ class PolicySpec:
     B: int
     K: int
     capD: int                  # most decode tokens one batch can hold: min(B, K)
-    T: tuple[float, ...]       # T[b] = batch_time.load_time(b), the generic engine's float
+    T: LoadTimes               # T[b] = batch_time.load_time(b), the generic engine's float
     horizon: float             # +inf when the run has no horizon
 
     @classmethod
     def of(cls, policy: Policy, batch_time: BatchTimeModel, horizon: float | None) -> PolicySpec:
         B = policy.token_budget
         K = policy.slots
-        T = tuple(float(batch_time.load_time(b)) for b in range(B + 1))
+        T = LoadTimes(batch_time)
         return cls(_KINDS[type(policy)], B, K, min(B, K), T,
                    math.inf if horizon is None else float(horizon))
 
