@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import LLMQueueError
-from . import capacity, catalog, lab, memory, network, real, simulate
+from . import capacity, catalog, lab, memory, network, plan, real, simulate
 from .output import fail
 
 #: what a command may raise for a user's mistake: the library's errors, a file that cannot be read
@@ -60,6 +60,7 @@ app.command("serve-bench")(real.serve_bench)
 app.command("profile")(real.profile)
 app.command("compare")(real.compare)
 app.command("kv-capacity")(memory.kv_capacity)
+app.command("plan")(plan.plan)
 
 
 def main() -> None:
