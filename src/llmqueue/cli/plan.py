@@ -65,9 +65,8 @@ def plan(
                     slos=dict(parse_slo(s) for s in slo), attainment=attainment, grid=parse_grid(grid),
                     prices=parse_prices(price), num_requests=requests, seeds=tuple(int_list(seeds, "--seeds")),
                     resolution=resolution, router=router, exact_batch_time=exact)
-    from ..lab.plan.goodput import scenario_of, workload_arrays
-    scenario_of(spec)
-    workload_arrays(spec, spec.seeds[0])          # refuses a bad scenario or trace before any worker starts
+    from ..lab.plan.goodput import build_engine
+    build_engine(spec, (spec.configs() or [{}])[0])  # refuses a bad scenario, trace or grid before any worker starts
     if any(spec.prices.get(g) is None for g in spec.grid.get("gpu", [])):
         missing = [g for g in spec.grid["gpu"] if g not in spec.prices]
         fail(f"no price for {', '.join(missing)}: give --price {missing[0]}=DOLLARS_PER_HOUR")
