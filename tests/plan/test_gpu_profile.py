@@ -58,9 +58,15 @@ def test_affine_lambda_star_checked_by_simulation():
     assert _verdict(pol, bt, 1.1 * lam, 300) == "unstable"
 
 
-gpu = pytest.importorskip("aiconfigurator_core", reason="the gpu extra (aiconfigurator-core) is not installed")
+def _has_gpu_extra() -> bool:
+    from llmqueue.engine.gpu_profile import gpu_extra_available
+    return gpu_extra_available()
 
 
+needs_gpu = pytest.mark.skipif(not _has_gpu_extra(), reason="the gpu extra (aiconfigurator-core) is not installed")
+
+
+@needs_gpu
 def test_gpu_profile_matches_the_package_and_caches():
     from llmqueue.engine.gpu_profile import GpuProfileBatchTime
     m = GpuProfileBatchTime("llama-3.1-8b", "h100")
@@ -73,6 +79,7 @@ def test_gpu_profile_matches_the_package_and_caches():
     assert GpuProfileBatchTime("llama-3.1-8b", "a100").duration(512, 0, 512) > m.duration(512, 0, 512)
 
 
+@needs_gpu
 def test_gpu_profile_scenario_and_unknown_gpu():
     from llmqueue.config import load_scenario
     sc = load_scenario("fig1", {"engine.batch_time": {"model": "gpu-profile", "model_id": "llama-3.1-8b",
@@ -83,6 +90,7 @@ def test_gpu_profile_scenario_and_unknown_gpu():
         GpuProfileBatchTime("llama-3.1-8b", "a30").duration(1, 0, 1)
 
 
+@needs_gpu
 def test_gpu_lambda_star_checked_by_simulation_with_the_exact_composition():
     from llmqueue.engine.gpu_profile import GpuProfileBatchTime
     bt = GpuProfileBatchTime("llama-3.1-8b", "h100")
@@ -92,6 +100,7 @@ def test_gpu_lambda_star_checked_by_simulation_with_the_exact_composition():
     assert _verdict(pol, bt, 1.1 * lam, 150) == "unstable"
 
 
+@needs_gpu
 def test_plan_over_gpus(tmp_path):
     from llmqueue.lab.plan import PlanSpec, parse_grid, plan_backend, run_plan
     spec = PlanSpec("fig1", overrides={"engine.batch_time": {"model": "gpu-profile", "model_id": "llama-3.1-8b"}},
@@ -103,3 +112,11 @@ def test_plan_over_gpus(tmp_path):
     by = {(c["params"]["gpu"], c["params"]["tp"]): c for c in d["configs"]}
     assert by[("h100", 1)]["max_rate"] > by[("a100", 1)]["max_rate"] > 0
     assert all(c["max_rate"] < c["lambda_star"] for c in d["configs"])
+
+
+def test_region_scale_equals_the_linear_program():
+    from llmqueue.analysis.mix_capacity import region_scale
+    from llmqueue.analysis.theory import stability_region_scale
+    bt = paper_staircase()
+    for b, k, lp, ld in ((512, 64, 129, 112), (256, 8, 129, 112), (384, 400, 50, 300), (128, 1, 10, 1)):
+        assert region_scale(bt, b, k, lp, ld) == pytest.approx(stability_region_scale(bt, b, k, lp, ld), rel=1e-9)

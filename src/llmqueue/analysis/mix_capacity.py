@@ -96,3 +96,35 @@ def mix_lambda_star(policy: Policy, bt: BatchTimeModel, mean_prompt: float, mean
     t_p = _t(bt, b, 0, ctx, m_p) if m_p > 0 else 0.0
     per_request = m_p * t_p / b + m_d * t_d / n
     return MixCapacity(name, "upper bound", 1.0 / per_request, b, n, n * ctx, t_p, t_d)
+
+
+def region_scale(bt: BatchTimeModel, b_max: int, k_max: int, lam_p: float, lam_d: float) -> float:
+    """Largest theta with theta * (lam_p, lam_d) in the k_max stability region of a load-only
+    model: the same value as :func:`llmqueue.analysis.theory.stability_region_scale`'s linear
+    program, computed geometrically. The region is the down-closure of the convex hull of the
+    feasible batches' (prefill, decode) token rates; in the plane that is the hull of the batch
+    points, their projections on both axes and the origin, and the ray leaves it at the first
+    facet it crosses."""
+    from scipy.spatial import ConvexHull
+    if lam_p < 0 or lam_d < 0 or lam_p + lam_d == 0:
+        raise ValueError("token arrival rates must be >= 0 and not both 0")
+    b = np.arange(1, b_max + 1)
+    t = np.array([bt.load_time(int(x)) for x in b])
+    nd = np.minimum(k_max - 1, b - 1)
+    pts = [np.column_stack([b / t, np.zeros_like(t)])]
+    mix = nd > 0
+    pts.append(np.column_stack([(b - nd)[mix] / t[mix], nd[mix] / t[mix]]))
+    dec = b <= k_max
+    pts.append(np.column_stack([np.zeros(int(dec.sum())), b[dec] / t[dec]]))
+    p = np.vstack(pts)
+    p = np.vstack([p, np.column_stack([p[:, 0], np.zeros(len(p))]), np.column_stack([np.zeros(len(p)), p[:, 1]]),
+                   [[0.0, 0.0]]])
+    v = np.array([lam_p, lam_d], dtype=float)
+    if np.ptp(p[:, 1]) == 0 or np.ptp(p[:, 0]) == 0:      # degenerate (one axis only)
+        along = p[:, 0].max() / lam_p if lam_d == 0 else (p[:, 1].max() / lam_d if lam_p == 0 else 0.0)
+        return float(along)
+    hull = ConvexHull(p)
+    normals, offsets = hull.equations[:, :2], -hull.equations[:, 2]
+    dots = normals @ v
+    ok = dots > 1e-15
+    return float(np.min(offsets[ok] / dots[ok]))

@@ -132,8 +132,15 @@ def build_engine(spec: PlanSpec, params: dict) -> Engine:
         bt = model
         lam = capacity_report(policy, model, m_p, m_d).lambda_star
         src = "Theorem 2"
-        if type(policy).__name__ not in ("SarathiServe", "Orca", "VLLMV1") and k is not None:
-            lam = max(lam, mix_lambda_star(policy, model, m_p, m_d, ctx).lambda_star)
+        if k is not None:
+            # with a batch-size limit the stability region is a polygon (paper section 6): no policy
+            # is stable beyond its edge, theta * (m_p, m_d) at the largest theta
+            key = ("region", model, budget, k, round(m_p, 6), round(m_d, 6))
+            if key not in _TABLES:
+                from ...analysis.mix_capacity import region_scale
+                _TABLES[key] = region_scale(model, budget, k, m_p, m_d)
+            if _TABLES[key] < lam:
+                lam, src = _TABLES[key], "k_max stability region"
     else:
         key = (model, budget, round(m_p, 6), round(m_d, 6), round(ctx, 6))
         if spec.exact_batch_time:
@@ -186,19 +193,66 @@ def _network_requests(spec: PlanSpec, e: Engine, rate: float, seed: int):
     return res.visits
 
 
+class _LatencySink:
+    """A fast-core sink that keeps only what the SLOs need (no tables are built)."""
+
+    COLS = ("arrival_time", "first_token_time", "completion_time", "decode_tokens")
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add_requests(self, cols: dict[str, np.ndarray]) -> None:
+        if cols["request_id"].size:
+            self.parts.append({c: cols[c] for c in self.COLS})
+
+    def add_iterations(self, cols: dict[str, np.ndarray]) -> None:
+        pass
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {c: np.concatenate([p[c] for p in self.parts]) if self.parts else np.array([]) for c in self.COLS}
+
+
+def _latencies_of(cols) -> dict[str, np.ndarray]:
+    """Per-request ttft, tpot, e2el (s) of the completed requests (as :func:`~llmqueue.sim.metrics.request_latencies`)."""
+    comp = np.asarray(cols["completion_time"], dtype=float)
+    done = np.isfinite(comp)
+    arr = np.asarray(cols["arrival_time"], dtype=float)[done]
+    first = np.asarray(cols["first_token_time"], dtype=float)[done]
+    dec = np.asarray(cols["decode_tokens"])[done]
+    comp = comp[done]
+    order = np.argsort(arr, kind="stable")
+    arr, first, dec, comp = arr[order], first[order], dec[order], comp[order]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(dec > 1, (comp - first) / np.maximum(dec - 1, 1), np.nan)
+    return {"ttft": first - arr, "e2el": comp - arr, "tpot": tpot}
+
+
+def _drop_warmup(spec: PlanSpec, lat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    k = int(spec.warmup * spec.num_requests)
+    return {name: x[k:] for name, x in lat.items()}
+
+
 def latencies(spec: PlanSpec, e: Engine, rate: float, seed: int) -> dict[str, np.ndarray]:
-    """Per-request ttft, tpot, e2el (seconds; NaN for a request that did not finish) at ``rate``."""
-    from ...engine.request import Request
-    from ...sim.metrics import request_latencies
+    """Per-request ttft, tpot, e2el (seconds) at ``rate``, in arrival order, without the first
+    ``spec.warmup`` share of the requests (the transient from an empty engine; and in an overloaded
+    engine, whose queue grows, the later requests are the ones that show it).
+
+    One replica runs on the fast core when it applies (fed numpy columns, keeping only the
+    latency columns), else on the engine core; several replicas on the network layer."""
+    from ...sim.fast import fast_path_reason, run_core
     from ...sim.simulate import simulate
+    from ...workload.arrays import RequestArrays, RequestStream
     if e.replicas > 1:
-        table = _network_requests(spec, e, rate, seed)
-    else:
-        p, d, t = workload_arrays(spec, seed)
-        times = (t / rate).tolist()
-        reqs = [Request(i, times[i], int(p[i]), int(d[i])) for i in range(len(times))]
-        table = simulate(e.policy, e.batch_time, reqs, memory=e.memory, validate=False).requests
-    return request_latencies(table)
+        v = _network_requests(spec, e, rate, seed)
+        return _drop_warmup(spec, _latencies_of({c: v[c].to_numpy() for c in _LatencySink.COLS}))
+    p, d, t = workload_arrays(spec, seed)
+    stream = RequestStream(iter([RequestArrays(np.arange(len(p)), t / rate, p, d)]))
+    if e.memory is None and fast_path_reason(e.policy, e.batch_time) is None:
+        sink = _LatencySink()
+        run_core(e.policy, e.batch_time, stream, sink)
+        return _drop_warmup(spec, _latencies_of(sink.columns()))
+    table = simulate(e.policy, e.batch_time, stream, memory=e.memory, validate=False).requests
+    return _drop_warmup(spec, _latencies_of({c: table[c].to_numpy() for c in _LatencySink.COLS}))
 
 
 def judge(spec: PlanSpec, lat: list[dict[str, np.ndarray]], n: int) -> tuple[bool, dict]:
@@ -231,7 +285,8 @@ def judge(spec: PlanSpec, lat: list[dict[str, np.ndarray]], n: int) -> tuple[boo
 
 def probe(spec: PlanSpec, e: Engine, rate: float) -> tuple[bool, dict]:
     lat = [latencies(spec, e, rate, s) for s in spec.seeds]
-    return judge(spec, lat, spec.num_requests * len(spec.seeds))
+    kept = spec.num_requests - int(spec.warmup * spec.num_requests)
+    return judge(spec, lat, kept * len(spec.seeds))
 
 
 def min_tpot_ms(e: Engine) -> float:
@@ -263,7 +318,7 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None) -> dict:
     start = min(guess, cap) if guess is not None and guess > 0 else 0.7 * cap
     lo, hi = None, None                              # largest shown ok, smallest shown not ok
     r = max(start, lo_bound)
-    step = 1.15 if guess is not None else 1.5
+    step = 1.05 if guess is not None else 1.5
     if test(r):
         lo = r
         while hi is None:

@@ -119,6 +119,7 @@ class PlanSpec:
     num_requests: int = 2000
     seeds: tuple[int, ...] = (1,)
     resolution: float = 0.01               # relative width of the final bracket
+    warmup: float = 0.25                   # share of each run's first requests left out of the SLO check
     router: str = "jsq"
     exact_batch_time: bool = False         # GPU profiles through the engine core (no tabulation)
 
@@ -135,6 +136,8 @@ class PlanSpec:
             raise ValueError("a plan needs at least one seed")
         if not 0 < self.resolution < 1:
             raise ValueError(f"--resolution must be in (0, 1), got {self.resolution}")
+        if not 0 <= self.warmup < 0.9:
+            raise ValueError(f"warmup must be a share of the requests in [0, 0.9), got {self.warmup}")
         if self.router not in ROUTERS:
             raise ValueError(f"--router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
 
