@@ -37,6 +37,7 @@ from .spec import DEFAULT_GPU, PlanSpec, slo_parts
 _SCENARIOS: dict[str, Any] = {}
 _ARRAYS: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _TABLES: dict[tuple, Any] = {}
+_REGIONS: dict[tuple, float] = {}
 
 
 def scenario_of(spec: PlanSpec):
@@ -135,12 +136,12 @@ def build_engine(spec: PlanSpec, params: dict) -> Engine:
         if k is not None:
             # with a batch-size limit the stability region is a polygon (paper section 6): no policy
             # is stable beyond its edge, theta * (m_p, m_d) at the largest theta
-            key = ("region", model, budget, k, round(m_p, 6), round(m_d, 6))
-            if key not in _TABLES:
+            rkey = (model, budget, k, round(m_p, 6), round(m_d, 6))
+            if rkey not in _REGIONS:
                 from ...analysis.mix_capacity import region_scale
-                _TABLES[key] = region_scale(model, budget, k, m_p, m_d)
-            if _TABLES[key] < lam:
-                lam, src = _TABLES[key], "k_max stability region"
+                _REGIONS[rkey] = region_scale(model, budget, k, m_p, m_d)
+            if _REGIONS[rkey] < lam:
+                lam, src = _REGIONS[rkey], "k_max stability region"
     else:
         key = (model, budget, round(m_p, 6), round(m_d, 6), round(ctx, 6))
         if spec.exact_batch_time:
@@ -213,7 +214,8 @@ class _LatencySink:
 
 
 def _latencies_of(cols) -> dict[str, np.ndarray]:
-    """Per-request ttft, tpot, e2el (s) of the completed requests (as :func:`~llmqueue.sim.metrics.request_latencies`)."""
+    """Per-request ttft, tpot, e2el (s) of the completed requests, in arrival order (as
+    :func:`~llmqueue.sim.metrics.request_latencies`)."""
     comp = np.asarray(cols["completion_time"], dtype=float)
     done = np.isfinite(comp)
     arr = np.asarray(cols["arrival_time"], dtype=float)[done]
@@ -354,13 +356,14 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None) -> dict:
 
 
 def run_task(spec_dict: dict, configs: list[dict]) -> dict:
-    """A worker's task: configurations that differ only in ``replicas``, smallest first, each
-    search starting from the previous goodput scaled by the replica ratio. Returns {id: row}."""
+    """A worker's task: neighbouring configurations (differing only in ``replicas`` and
+    ``token_budget``), in order; each search starts from the previous configuration's goodput
+    scaled by the ratio of their capacities. Returns {id: row}."""
     from .spec import config_id
     spec = PlanSpec.from_dict(spec_dict)
     rows: dict[str, dict] = {}
-    prev: tuple[int, float] | None = None
-    for params in sorted(configs, key=lambda c: c.get("replicas", 1)):
+    prev: tuple[float, float] | None = None          # (capacity, goodput) of the previous configuration
+    for params in configs:
         row: dict[str, Any] = {"params": params}
         try:
             e = build_engine(spec, params)
@@ -369,7 +372,7 @@ def run_task(spec_dict: dict, configs: list[dict]) -> dict:
             continue
         guess = None
         if prev is not None and prev[1] > 0:
-            guess = prev[1] * e.replicas / prev[0]
+            guess = prev[1] * e.lambda_star * e.replicas / prev[0]
         try:
             g = goodput(spec, e, guess)
         except Exception as err:  # an engine that stalls or refuses the workload: no goodput
@@ -378,7 +381,7 @@ def run_task(spec_dict: dict, configs: list[dict]) -> dict:
                 raise
             g = {"max_rate": 0.0, "probes": 0, "pruned": f"{type(err).__name__}: {str(err)[:200]}",
                  "capacity": e.lambda_star * e.replicas, "at_capacity": False}
-        prev = (e.replicas, g["max_rate"])
+        prev = (e.lambda_star * e.replicas, g["max_rate"])
         row.update(g)
         row.update(gpu=e.gpu, gpus=e.gpus, lambda_star=e.lambda_star, lambda_source=e.lambda_source,
                    batch_time=e.batch_time.describe())

@@ -53,13 +53,23 @@ def _clean(x):
     return x
 
 
+#: Most configurations per task: a task's finished configurations are recorded when it returns,
+#: so an interruption loses at most the tasks in flight.
+TASK_SIZE = 6
+
+
 def _tasks(configs: list[dict]) -> list[list[dict]]:
-    """Configurations grouped by everything but ``replicas`` (grid order kept)."""
+    """Neighbouring configurations: grouped by everything but ``replicas`` and ``token_budget``,
+    ordered by (replicas, token_budget), cut into tasks of at most :data:`TASK_SIZE`."""
     groups: dict[str, list[dict]] = {}
     for c in configs:
-        key = json.dumps({k: v for k, v in c.items() if k != "replicas"}, sort_keys=True)
+        key = json.dumps({k: v for k, v in c.items() if k not in ("replicas", "token_budget")}, sort_keys=True)
         groups.setdefault(key, []).append(c)
-    return list(groups.values())
+    tasks = []
+    for g in groups.values():
+        g = sorted(g, key=lambda c: (c.get("replicas", 1), c.get("token_budget", 0)))
+        tasks += [g[i: i + TASK_SIZE] for i in range(0, len(g), TASK_SIZE)]
+    return tasks
 
 
 def costs(spec: PlanSpec, row: dict, mean_tokens: float) -> dict:
