@@ -333,7 +333,14 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None) -> dict:
                 hi = r
     else:
         hi = r
+        down = 0
         while lo is None:
+            down += 1
+            if down == 3:                            # not near: is any rate low enough?
+                if not test(lo_bound):
+                    break                            # the SLOs fail even at a thousandth of capacity
+                lo = lo_bound
+                break
             r = hi / step
             if r < lo_bound:
                 break
