@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def ray_cluster(tmp_path):
+def ray_cluster(tmp_path, monkeypatch):
     """A head node started with `ray start --head --block` in its own process group; stopped by
     ending that group (only the processes this test started)."""
     exe = Path(sys.executable).parent / "ray"
@@ -31,7 +31,10 @@ def ray_cluster(tmp_path):
         pytest.skip("the ray command is not installed")
     port = _free_port()
     tmp = Path("/tmp") / f"rp{os.getpid()}"            # Ray's socket paths must stay short
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    # a cluster on this machine only, without Ray's token authentication (client and head alike)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([str(exe if exe.exists() else "ray"), "start", "--head", "--block", f"--port={port}",
                              "--num-cpus=2", "--include-dashboard=false", f"--temp-dir={tmp}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -51,9 +54,14 @@ def ray_cluster(tmp_path):
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:                                # what is left of the group (Ray's own processes)
             os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
