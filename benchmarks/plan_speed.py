@@ -101,7 +101,8 @@ def main() -> int:
         print(f"  {label(r['params']):24s} (a) planner {r['max_rate']:.4g} vs brute force {bf_other:.4g}: "
               f"{100 * ea:.2f}%   (b) planner {g_same:.4g} vs brute force {bf_same:.4g}: {100 * eb:.2f}%",
               flush=True)
-    print(f"brute force on {len(sample)} configurations: worst error (a) {100 * worst_a:.2f}%, (b) {100 * worst_b:.2f}%")
+    print(f"brute force on {len(sample)} configurations: worst error (a) {100 * worst_a:.2f}%, "
+          f"(b) {100 * worst_b:.2f}%")
     check = PlanSpec(**{**spec.to_dict(), "seeds": (21, 22)})
     e = build_engine(check, o.best["params"])
     at90, at115 = probe(check, e, 0.9 * o.best["max_rate"])[0], probe(check, e, 1.15 * o.best["max_rate"])[0]
