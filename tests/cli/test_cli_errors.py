@@ -67,6 +67,7 @@ def command_failures(tmp_path, run_folder):
         "compare": ["compare", missing, missing],
         "kv-capacity": ["kv-capacity", "--model", "gpt[/]9"],
         "trace-stats": ["trace-stats", missing],
+        "plan": ["plan", "--slo", "p99_ttft_ms=1", "--quiet", MARKUP],
         "sweep": ["sweep", MARKUP, "--backend", "serial", "--quiet"],
         "reproduce": ["reproduce", "[/]nope"],
         "report": ["report", str(run_folder)],

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import LLMQueueError
-from . import capacity, catalog, lab, memory, network, real, simulate, traces
+from . import capacity, catalog, lab, memory, network, plan, real, simulate, traces
 from .output import fail
 
 #: what a command may raise for a user's mistake: the library's errors, a file that cannot be read
@@ -71,6 +71,7 @@ app.command("profile")(real.profile)
 app.command("compare")(real.compare)
 app.command("kv-capacity")(memory.kv_capacity)
 app.command("trace-stats")(traces.trace_stats)
+app.command("plan")(plan.plan)
 
 
 def main() -> None:

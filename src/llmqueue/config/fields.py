@@ -161,7 +161,23 @@ class ProfileSpec(Strict):
         return load_profile(self.name, None if self.fit == "recommended" else self.fit, self.dir)
 
 
-BatchTimeSpec = Annotated[StaircaseSpec | PiecewiseLinearSpec | ConstantSpec | AffineSpec | ProfileSpec,
+class GpuProfileSpec(Strict):
+    """A real GPU's batch times from aiconfigurator-core's performance databases (optional extra
+    ``gpu``; docs/plan.md): ``{model: gpu-profile, model_id: llama-3.1-8b, gpu: h100, backend: vllm, tp: 1}``."""
+
+    model: Literal["gpu-profile"]
+    model_id: str = "llama-3.1-8b"
+    gpu: str = "h100"
+    backend: Literal["vllm", "sglang", "trtllm"] = "vllm"
+    tp: PosInt = 1
+
+    def build(self) -> BatchTimeModel:
+        from ..engine.gpu_profile import GpuProfileBatchTime
+        return GpuProfileBatchTime(self.model_id, self.gpu, self.backend, self.tp)
+
+
+BatchTimeSpec = Annotated[StaircaseSpec | PiecewiseLinearSpec | ConstantSpec | AffineSpec | ProfileSpec
+                          | GpuProfileSpec,
                           Field(discriminator="model")]
 
 

@@ -145,3 +145,63 @@ PAPER_C_MS, PAPER_A_MS, PAPER_B0 = 11.28, 35.47, 128
 def paper_staircase() -> StaircaseBatchTime:
     """The default batch-time model: t(b) = 11.28 ms + 35.47 ms * ceil(b / 128)."""
     return StaircaseBatchTime(c=PAPER_C_MS / 1e3, a=PAPER_A_MS / 1e3, b0=PAPER_B0)
+
+
+def mix_composition(tokens: int, mean_prompt: float, mean_decode: float,
+                    decode_context: float | None = None) -> tuple[int, int, int]:
+    """(prefill, decode, context) of a batch of ``tokens`` tokens holding the workload's token mix.
+
+    A steady-state batch carries prefill and decode tokens in the ratio in which they arrive
+    (m_p : m_d); each decode token's request holds ``decode_context`` tokens of KV context
+    (default m_p + (m_d + 1) / 2, the mean over a request's decode steps), and the prefill part
+    one prompt's worth (m_p). The same approximation as the theory's full batch
+    (:func:`llmqueue.analysis.theory.peak_token_rate`)."""
+    m = mean_prompt + mean_decode
+    f = mean_prompt / m if m > 0 else 0.0
+    prefill = int(round(tokens * f))
+    decode = tokens - prefill
+    ctx = mean_prompt + (mean_decode + 1) / 2 if decode_context is None else decode_context
+    context = int(round(decode * ctx + (mean_prompt if prefill > 0 else 0.0)))
+    return prefill, decode, context
+
+
+@dataclass(frozen=True)
+class TabulatedBatchTime(BatchTimeModel):
+    """A load-only t(b) given as a table ``times[b]`` (seconds) for b = 0 .. len(times) - 1.
+
+    Built by :func:`tabulate` from a composition-dependent model for one workload mix, so that
+    the fast core (which needs t to depend on the token load only) can run it. Loads beyond
+    the table are refused."""
+
+    times: tuple[float, ...]
+    source: str = "table"
+
+    def __post_init__(self) -> None:
+        if len(self.times) < 2:
+            raise ValueError("a tabulated batch time needs t(b) for b = 0 and at least b = 1")
+        for t in self.times[1:]:
+            _check("t(b)", t, positive=True)
+
+    def duration(self, prefill_tokens: int, decode_tokens: int, context_tokens: int = 0) -> float:
+        b = prefill_tokens + decode_tokens
+        if b >= len(self.times):
+            raise ValueError(f"tabulated batch time: load {b} beyond the table (b <= {len(self.times) - 1})")
+        return self.times[b]
+
+    def describe(self) -> str:
+        n = len(self.times) - 1
+        return (f"tabulated ({self.source}) t(1) = {self.times[1] * 1e3:.4g} ms ... "
+                f"t({n}) = {self.times[n] * 1e3:.4g} ms")
+
+
+def tabulate(model: BatchTimeModel, max_tokens: int, mean_prompt: float, mean_decode: float,
+             decode_context: float | None = None) -> TabulatedBatchTime:
+    """``model`` as a load-only table for b = 0 .. max_tokens, each load split by
+    :func:`mix_composition` (a load-only model gives back its own t(b))."""
+    if model.load_only:
+        times = tuple(model.load_time(b) for b in range(max_tokens + 1))
+    else:
+        times = tuple(model.duration(*mix_composition(b, mean_prompt, mean_decode, decode_context))
+                      for b in range(max_tokens + 1))
+    times = (times[1],) + times[1:]      # an empty batch never runs; keep t(0) positive
+    return TabulatedBatchTime(times, model.describe())

@@ -1,0 +1,86 @@
+"""A plan's outputs: the results JSON, the Pareto plot (goodput against cost) and an HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+from .run import PlanOutcome
+
+
+def label(params: dict) -> str:
+    short = {"policy": "", "token_budget": "b", "max_batch_size": "k", "gpu": "", "tp": "tp", "replicas": "x"}
+    return " ".join(f"{short.get(k, k)}{v}" for k, v in params.items() if v is not None) or "scenario"
+
+
+def write_json(outcome: PlanOutcome, path: Path) -> Path:
+    path.write_text(json.dumps(outcome.to_json(), indent=1))
+    return path
+
+
+def plot(outcome: PlanOutcome, path: Path) -> Path | None:
+    """Goodput against cost per million tokens, every configuration, the Pareto front joined."""
+    pts = [r for r in outcome.rows if (r.get("max_rate") or 0) > 0 and r.get("cost_per_mtok") is not None
+           and math.isfinite(r["cost_per_mtok"])]
+    if not pts:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([r["cost_per_mtok"] for r in pts], [r["max_rate"] for r in pts], s=12, color="0.6",
+               label="configurations")
+    front = outcome.pareto
+    ax.plot([r["cost_per_mtok"] for r in front], [r["max_rate"] for r in front], "o-", color="C3",
+            label="Pareto front")
+    for r in front[-6:]:
+        ax.annotate(label(r["params"]), (r["cost_per_mtok"], r["max_rate"]), fontsize=7,
+                    textcoords="offset points", xytext=(4, 2))
+    ax.set_xlabel("cost per million tokens ($)")
+    ax.set_ylabel("goodput (requests/s meeting the SLOs)")
+    slos = ", ".join(f"{k} <= {v:g}" for k, v in outcome.spec.slos.items())
+    if outcome.spec.attainment is not None:
+        slos += f" for {outcome.spec.attainment:.0%} of requests"
+    ax.set_title(slos, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def html_section(outcome: PlanOutcome, plot_name: str | None) -> str:
+    """The plan as an HTML section (table sorted by cost, the Pareto plot)."""
+    def cell(x) -> str:
+        if isinstance(x, float):
+            return "" if not math.isfinite(x) else f"{x:.4g}"
+        return html.escape("" if x is None else str(x))
+    head = ["configuration", "goodput req/s", "p99 TTFT ms", "p99 TPOT ms", "GPUs", "$/h", "$ / M tokens"]
+    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in (
+        label(r["params"]), r.get("max_rate"), r.get("p99_ttft_ms"), r.get("p99_tpot_ms"), r.get("gpus"),
+        r.get("price_per_hour"), r.get("cost_per_mtok"))) + "</tr>" for r in outcome.rows)
+    best = outcome.best
+    out = ["<section><h2>Deployment plan</h2>",
+           f"<p>SLOs: {html.escape(', '.join(f'{k} <= {v:g} ms' for k, v in outcome.spec.slos.items()))}"
+           + (f"; attainment {outcome.spec.attainment:g}" if outcome.spec.attainment is not None else "") + "</p>",
+           f"<p>best: {html.escape(label(best['params'])) if best else 'none meets the SLOs'}</p>"]
+    if plot_name:
+        out.append(f'<img src="{html.escape(plot_name)}" alt="goodput against cost">')
+    out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{rows}</table></section>")
+    return "\n".join(out)
+
+
+def write_all(outcome: PlanOutcome, out: Path) -> list[Path]:
+    """plan_results.json, pareto.png and plan.html in ``out``."""
+    files = [write_json(outcome, out / "plan_results.json")]
+    fig = plot(outcome, out / "pareto.png")
+    if fig is not None:
+        files.append(fig)
+    page = out / "plan.html"
+    page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>llmqueue plan</title></head><body>"
+                    + html_section(outcome, fig.name if fig else None) + "</body></html>")
+    files.append(page)
+    return files
