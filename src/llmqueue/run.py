@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, seed: int | None = None,
                       horizon: float | None = None, record_composition: bool | None = None,
                       out: Path | None = None, format: str = "parquet", stop: Any = None,
-                      stream_above: float | None = None) -> Any:
+                      stream_above: float | None = None, scratch: Path | None = None) -> Any:
     """Simulate a single-engine scenario ``sc`` (a :class:`~llmqueue.config.Scenario`).
 
     ``requests`` replaces the scenario's workload (else it is drawn with ``seed``, default the
@@ -36,7 +36,8 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
 
     Before it starts, the run's memory is estimated (:mod:`~llmqueue.sim.footprint`): a run whose
     in-memory records would take more than ``stream_above`` bytes (default: half the free memory)
-    is streamed without a folder (a :class:`~llmqueue.sim.fast.StreamedResult`, same summary),
+    is streamed without a folder (a :class:`~llmqueue.sim.fast.StreamedResult`, same summary), or
+    into ``scratch`` when given (a temporary folder of the caller's, so that its tables can be read back),
     and one whose in-system state cannot fit is refused (:class:`~llmqueue.sim.footprint.RunTooLarge`).
     ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) ends a runaway run early.
     """
@@ -64,7 +65,8 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
                           what=f"simulating {sc.name or 'this scenario'}")
         requests = run.workload.requests(run.seed if seed is None else seed)
     if can_stream and (out is not None or stream):
-        return run_to_disk(run.policy, run.batch_time, requests, out, horizon=horizon, format=format, stop=stop)
+        return run_to_disk(run.policy, run.batch_time, requests, scratch if out is None else out, horizon=horizon,
+                           format=format, stop=stop)
     return simulate(run.policy, run.batch_time, requests, memory=run.memory, horizon=horizon,
                     record_composition=composition, stop=stop)
 

@@ -46,6 +46,7 @@ def simulate(
         simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json,
                                   quiet=quiet, stop_when_diverging=stop_when_diverging)
         return
+    import tempfile
     from functools import partial
 
     from ..config import load_scenario
@@ -63,8 +64,10 @@ def simulate(
     from ..sim.diverging import DivergenceRule
     from ..sim.footprint import STREAM_RECORDS_ABOVE
     stop = DivergenceRule.for_budget(sc.build_policy().token_budget) if stop_when_diverging else None
-    # refuses an unrunnable scenario first; a long run without --out is streamed (only its summary is shown)
-    res = simulate_scenario(sc, out=out, format=fmt, stop=stop,
+    # refuses an unrunnable scenario first; a long run without --out is streamed into a temporary folder,
+    # read back once for the verdict's backlog path, then deleted
+    scratch = tempfile.TemporaryDirectory(prefix="llmqueue-stream-")
+    res = simulate_scenario(sc, out=out, format=fmt, stop=stop, scratch=Path(scratch.name),
                             stream_above=None if show_batches else STREAM_RECORDS_ABOVE)
     writer = partial(write_run, format=fmt)
     # a closed loop of sessions has no open-arrival capacity report; its arrival phase ends at its last turn
@@ -74,6 +77,7 @@ def simulate(
     cap = cc.compute if cc is not None else None
     s = res.summary()
     path = run_path(res, wl, None if wl is None else sc.simulation.horizon_s)
+    scratch.cleanup()
     extra = {"scenario": sc.model_dump(mode="json"), "capacity": cap.to_dict() if cap is not None else None,
              "combined_capacity": cc.to_dict() if cc is not None else None,
              "arrivals_until_s": path.arrivals_until,
