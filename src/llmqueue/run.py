@@ -9,6 +9,7 @@ folder streams its records from the fast path when it applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, seed: int | None = None,
                       horizon: float | None = None, record_composition: bool | None = None,
                       out: Path | None = None, format: str = "parquet", stop: Any = None,
-                      stream_above: float | None = None, scratch: Path | None = None) -> Any:
+                      stream_above: float | None = None, scratch: Path | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> Any:
     """Simulate a single-engine scenario ``sc`` (a :class:`~llmqueue.config.Scenario`).
 
     ``requests`` replaces the scenario's workload (else it is drawn with ``seed``, default the
@@ -40,6 +42,8 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     into ``scratch`` when given (a temporary folder of the caller's, so that its tables can be read back),
     and one whose in-system state cannot fit is refused (:class:`~llmqueue.sim.footprint.RunTooLarge`).
     ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) ends a runaway run early.
+    ``progress(done, total)`` hears simulated seconds done out of the run's expected span (the
+    horizon, else the workload's :func:`expected_span`), for a progress bar.
     """
     from .config import check_runnable
     from .sim.footprint import plan_run
@@ -53,10 +57,18 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
     from .workload.sessions import SessionWorkload
     horizon = run.horizon_s if horizon is None else horizon
     composition = run.record_composition if record_composition is None else record_composition
+    tick = None
+    if progress is not None:
+        span = horizon if horizon is not None else expected_span(run.workload)
+        report = progress
+
+        def tick(now: float) -> None:
+            report(int(now), int(max(span, now)))
     if requests is None and isinstance(run.workload, SessionWorkload):   # a closed loop: turns follow completions
         check_runnable(sc, run.workload)
         return simulate(run.policy, run.batch_time, run.workload.source(run.seed if seed is None else seed),
-                        memory=run.memory, horizon=horizon, record_composition=composition, stop=stop)
+                        memory=run.memory, horizon=horizon, record_composition=composition, stop=stop,
+                        progress=tick)
     can_stream = streams(run.policy, run.batch_time, record_composition=composition, memory=run.memory)
     stream = False
     if requests is None:
@@ -66,9 +78,21 @@ def simulate_scenario(sc: Any, requests: Iterable[Request] | None = None, *, see
         requests = run.workload.requests(run.seed if seed is None else seed)
     if can_stream and (out is not None or stream):
         return run_to_disk(run.policy, run.batch_time, requests, scratch if out is None else out, horizon=horizon,
-                           format=format, stop=stop)
+                           format=format, stop=stop, progress=tick)
     return simulate(run.policy, run.batch_time, requests, memory=run.memory, horizon=horizon,
-                    record_composition=composition, stop=stop)
+                    record_composition=composition, stop=stop, progress=tick)
+
+
+def expected_span(workload: Any) -> float:
+    """Seconds the arrivals are expected to last: the duration, or the count over the rate when
+    that ends sooner (0 when neither is known, e.g. a replayed trace)."""
+    import math
+    span = float(getattr(workload, "duration_s", None) or 0.0)
+    n = getattr(workload, "num_requests", None) or getattr(workload, "num_sessions", None)
+    rate = getattr(workload, "arrival_rate", 0.0)
+    if n and isinstance(rate, (int, float)) and 0 < rate < math.inf:
+        span = n / rate if span == 0 else min(span, n / rate)
+    return span
 
 
 def _footprint(run: Any, horizon: float | None, stop: Any) -> Any:

@@ -9,6 +9,7 @@ import typer
 
 from . import options as opt
 from .output import console, print_json, print_summary
+from .progress import progress_bar
 from .verdicts import print_run_verdict, run_path
 
 
@@ -27,7 +28,7 @@ def simulate(
     fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (what --out writes to "
                                  "summary.json) instead of the text summary."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar for a network run (none is drawn "
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn "
                                "when stderr is not a terminal either)."),
     stop_when_diverging: bool = typer.Option(
         False, "--stop-when-diverging",
@@ -67,8 +68,9 @@ def simulate(
     # refuses an unrunnable scenario first; a long run without --out is streamed into a temporary folder,
     # read back once for the verdict's backlog path, then deleted
     scratch = tempfile.TemporaryDirectory(prefix="llmqueue-stream-")
-    res = simulate_scenario(sc, out=out, format=fmt, stop=stop, scratch=Path(scratch.name),
-                            stream_above=None if show_batches else STREAM_RECORDS_ABOVE)
+    with progress_bar("simulated seconds", quiet=quiet or as_json) as progress:
+        res = simulate_scenario(sc, out=out, format=fmt, stop=stop, scratch=Path(scratch.name),
+                                stream_above=None if show_batches else STREAM_RECORDS_ABOVE, progress=progress)
     writer = partial(write_run, format=fmt)
     # a closed loop of sessions has no open-arrival capacity report; its arrival phase ends at its last turn
     wl = None if sc.has_sessions else sc.build_workload()

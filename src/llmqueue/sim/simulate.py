@@ -14,7 +14,7 @@ without prefix caching). With prefix caching the requests table gets a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from ..engine.batch_time import BatchTimeModel
@@ -106,7 +106,8 @@ class _LoopFeeder:
 def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request] | ClosedLoopSource, *,
              memory: MemoryConfig | None = None, horizon: float | None = None,
              record_composition: bool = False, validate: bool = True, engine: str = "auto",
-             stop: DivergenceRule | None = None) -> SimResult:
+             stop: DivergenceRule | None = None,
+             progress: Callable[[float], None] | None = None) -> SimResult:
     """Run one engine until all requests complete (or until ``horizon`` seconds).
 
     ``memory``: the engine's KV cache (None: not modelled). ``engine``: "generic" is the
@@ -122,7 +123,8 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
     engine core (the fast core refuses it). Its ``tables()`` (sessions and turns), when it has
     them, go into the result's ``sessions`` table and the requests' ``session_id``/``turn``. ``stop`` (a
     :class:`~llmqueue.sim.diverging.DivergenceRule`) ends a runaway run early, as a horizon would at
-    the time it fires.
+    the time it fires. ``progress(now)`` hears the simulated time every few thousand events (the
+    fast core: every epoch), for a progress bar; it changes nothing in the run.
     """
     if horizon is not None and not horizon > 0:
         raise ValueError(f"horizon must be > 0 seconds, got {horizon}")
@@ -140,7 +142,7 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
         use_fast_core(engine, policy, batch_time)           # checks the engine name
     elif use_fast_core(engine, policy, batch_time):
         return simulate_fast(policy, batch_time, requests, horizon=horizon,  # type: ignore[arg-type]
-                             record_composition=record_composition, stop=stop)
+                             record_composition=record_composition, stop=stop, progress=progress)
     kernel = Kernel()
     rlog, ilog = RequestLog(), IterationLog(keep_plans=record_composition)
     sim = SimEngine(kernel, policy, batch_time, memory=memory, request_log=rlog, iteration_log=ilog,
@@ -150,8 +152,7 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
         _LoopFeeder(kernel, sim, requests, labels)  # type: ignore[arg-type]
     else:
         _Feeder(kernel, sim, iter(requests), labels)  # type: ignore[arg-type]
-    stopped = kernel.run(until=horizon, stop=None if stop is None else
-                         lambda: stop.check(kernel.now, sim.backlog_tokens))
+    stopped = kernel.run(until=horizon, stop=_after_event(kernel, sim, stop, progress))
     cut = kernel.now if stopped else horizon
     sim.flush_unfinished()
     fields = core_fields(sim.core)
@@ -173,3 +174,21 @@ def simulate(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
         fields["sessions"] = sessions
     return SimResult(end_time=kernel.now, policy=policy, batch_time=batch_time, compositions=plans, labels=labels,
                      **fields)
+
+
+def _after_event(kernel: Kernel, sim: SimEngine, stop: DivergenceRule | None,
+                 progress: Callable[[float], None] | None) -> Callable[[], bool] | None:
+    """What the kernel asks after every event: the stop rule, and the progress callback every
+    4096 events (None when there is neither)."""
+    if stop is None and progress is None:
+        return None
+    events = 0
+
+    def after() -> bool:
+        nonlocal events
+        if progress is not None:
+            events += 1
+            if not events & 4095:
+                progress(kernel.now)
+        return stop is not None and stop.check(kernel.now, sim.backlog_tokens)
+    return after

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ...engine.batch_time import BatchTimeModel
@@ -72,12 +72,14 @@ def use_fast_core(engine: str, policy: Policy, batch_time: BatchTimeModel) -> bo
 def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], sink, *,
              horizon: float | None = None, record_composition: bool = False,
              chunk_requests: int = CHUNK_REQUESTS, epoch_iterations: int = EPOCH_ITERATIONS,
-             trim_min: int = TRIM_MIN, stop: DivergenceRule | None = None) -> CoreRun:
+             trim_min: int = TRIM_MIN, stop: DivergenceRule | None = None,
+             progress: Callable[[float], None] | None = None) -> CoreRun:
     """Run one engine with the fast core, sending records to ``sink``.
 
     ``stop`` (a :class:`~llmqueue.sim.diverging.DivergenceRule`) is asked after every epoch (of
     at most :data:`STOP_EPOCH_ITERATIONS` iterations then) whether the run diverges; if so the run
     ends there, as at a horizon, with the requests in the system recorded as unfinished.
+    ``progress(now)`` hears the simulated time after every epoch (for a progress bar).
 
     ``chunk_requests``, ``epoch_iterations`` and ``trim_min`` tune memory against overhead;
     results do not depend on them (tests run with tiny values to exercise every boundary)."""
@@ -102,6 +104,8 @@ def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
             drain_arrivals(S, F, horizon)
         finalize_epoch(S, F, buf, snap, sink, itl)
         buf.clear()
+        if progress is not None:
+            progress(S.now)
         if release is not None:
             release(F.watermark(first_open(S, F)))
         if F.poison is not None and S.ai > F.poison:
@@ -122,14 +126,15 @@ def run_core(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Requ
 
 def simulate_fast(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[Request], *,
                   horizon: float | None = None, record_composition: bool = False,
-                  stop: DivergenceRule | None = None, **tuning):
+                  stop: DivergenceRule | None = None, progress: Callable[[float], None] | None = None,
+                  **tuning):
     """The fast core with every record kept in memory: the generic engine's SimResult.
     ``tuning``: see :func:`run_core`."""
     from ..result import SimResult
 
     sink = MemorySink()
     run = run_core(policy, batch_time, requests, sink, horizon=horizon,
-                   record_composition=record_composition, stop=stop, **tuning)
+                   record_composition=record_composition, stop=stop, progress=progress, **tuning)
     return SimResult(requests=sink.requests_frame(), iterations=sink.iterations_frame(),
                      itl=run.itl.expand(), end_time=run.end_time, tokens_arrived=run.tokens_arrived,
                      tokens_processed=run.tokens_processed, tokens_left=run.tokens_left,
