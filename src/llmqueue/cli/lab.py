@@ -55,7 +55,8 @@ def sweep(
     workers: Optional[int] = typer.Option(None, "--workers",
                                           help="Worker processes (local) or CPUs of a local Ray instance."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Discard the results already in --out instead of resuming."),
+    fresh: bool = typer.Option(False, "--fresh", "--force", help="Discard everything already in --out (an earlier "
+                               "sweep's points, tables and figures) instead of resuming."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Sweep arrival rates, policies, budgets, k_max and seeds; verdicts, tables and the maximum stable rate.
@@ -93,22 +94,26 @@ def sweep(
     name = spec.payload.get("name") or Path(scenario).stem
     out = out or Path(f"sweep-{name}")
     t0 = time.monotonic()
+    from ..lab.sweep import JOURNAL
+    from .signals import interruptible
+
+    def kept() -> str:
+        path = Path(out) / JOURNAL
+        n = path.read_bytes().count(b"\n") if path.is_file() else 0
+        return f"{n} finished points are kept in {path} (no manifest yet: not a finished sweep)"
+
     try:
-        be = make_backend(backend, workers, address)
-    except BackendError as e:
+        with interruptible(kept, "run the same command again to resume"):
+            be = make_backend(backend, workers, address)
+            try:
+                with SweepProgress(enabled=not quiet, console=err_console) as progress:
+                    outcome = run_sweep(spec, out, be, progress, fresh=fresh)
+                figs = sweep_figures(outcome, spec, out)
+            finally:
+                be.close()
+    except (SweepMismatch, BackendError) as e:
         fail(str(e))
         return
-    try:
-        with SweepProgress(enabled=not quiet, console=err_console) as progress:
-            outcome = run_sweep(spec, out, be, progress, fresh=fresh)
-    except SweepMismatch as e:
-        fail(str(e))
-        return
-    except KeyboardInterrupt:
-        err_console.print(f"\ninterrupted: finished points are kept in {out}/points.jsonl; run the same "
-                          f"command again to resume.")
-        raise typer.Exit(130) from None
-    figs = sweep_figures(outcome, spec, out)
     _print_outcome(outcome, spec, time.monotonic() - t0, be.name, be.workers)
     console.print(f"wrote {', '.join(str(p) for p in outcome.files + figs)}", highlight=False)
 

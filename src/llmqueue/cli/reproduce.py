@@ -19,6 +19,7 @@ def reproduce(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: reproduce-NAME)."),
     fast: bool = typer.Option(False, "--fast", help="Shorter runs and fewer points (a smoke test, not the result)."),
     list_: bool = typer.Option(False, "--list", help="List the experiments and exit."),
+    force: bool = typer.Option(False, "--force", help="Replace the contents of a non-empty --out."),
 ) -> None:
     """Reproduce one of the paper's experiments: PNG figures, result.json, and what was found."""
     if list_ or name is None:
@@ -32,8 +33,13 @@ def reproduce(
     except ExperimentError as e:
         fail(str(e))
     out = out or Path(f"reproduce-{name}")
+    from ..sim.manifest import prepare_out
+    from .options import unfinished
+    from .signals import interruptible
+    prepare_out(out, force=force)
     t0 = time.monotonic()
-    result = exp.run(out, fast=fast)
+    with interruptible(unfinished(out)):
+        result = exp.run(out, fast=fast)
     for line in result.get("findings", []):
         console.print(f"- {line}", highlight=False)
     files = [str(Path(out) / f) for f in result.get("figures", [])] + [str(Path(out) / "result.json")]

@@ -23,15 +23,27 @@ def simulate(
     show_batches: int = typer.Option(0, "--show-batches", help="Print the first N batches (Fig. 8 notation)."),
     composition: bool = typer.Option(False, "--composition", help="Record which request got what (batches table)."),
     fmt: str = typer.Option("parquet", "--format", help="Tables written with --out: parquet | csv."),
+    force: bool = opt.force,
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
+    from .signals import interruptible
+    with interruptible(opt.unfinished(out)):
+        _simulate(scenario, out, policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
+                  duration, seed, trace, horizon, show_batches, composition, fmt, force)
+
+
+def _simulate(scenario, out, policy, token_budget, max_batch_size, request_rate, burstiness, num_requests,
+              duration, seed, trace, horizon, show_batches, composition, fmt, force) -> None:
     from ..config import is_network_scenario
+    from ..sim.manifest import prepare_out
     if scenario is not None and is_network_scenario(scenario):
         from .network import simulate_network_scenario
         opt.refuse_flags({
             "--policy": policy, "--token-budget": token_budget, "--max-batch-size": max_batch_size,
             "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
             "--trace": trace, "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
+        if out is not None:
+            prepare_out(out, force=force)
         simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration)
         return
     from functools import partial
@@ -48,6 +60,8 @@ def simulate(
         ov["simulation.record_composition"] = True
     sc = load_scenario(scenario, ov)
     check_format(fmt)
+    if out is not None:
+        prepare_out(out, force=force)
     res = simulate_scenario(sc, out=out, format=fmt)   # refuses an unrunnable scenario first
     writer = partial(write_run, format=fmt)
     cap = workload_capacity(sc.build_policy(), sc.build_batch_time(), sc.build_workload())

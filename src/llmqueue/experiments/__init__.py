@@ -36,8 +36,14 @@ class Experiment:
     module: Callable[[], ModuleType]
 
     def run(self, out: Path, *, fast: bool = False) -> dict:
-        """Run into ``out``; ``fast``: the smaller ``SIZES[True]`` (a smoke test, not the result)."""
-        return self.module().run(Path(out), fast=fast)
+        """Run into ``out``; ``fast``: the smaller ``SIZES[True]`` (a smoke test, not the result).
+        The folder's manifest is removed first and written last: it is complete only when sealed."""
+        from ..sim.manifest import seal, unseal
+        out = Path(out)
+        unseal(out)
+        result = self.module().run(out, fast=fast)
+        seal(out, "reproduce", experiment=self.name, fast=fast)
+        return result
 
     def sizes(self, fast: bool) -> dict:
         """The run-size parameters (horizons, points) the full run or ``--fast`` uses."""

@@ -1,0 +1,69 @@
+"""How every long-running command ends on SIGINT, SIGTERM and SIGHUP: the same way.
+
+:func:`interruptible` wraps a command's work. The first of these signals raises
+:class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread, so every ``finally`` runs: a
+back end ends its workers and Ray tasks, a file being written is dropped (writes are atomic), and
+a run folder stays without a manifest. Then any child process still running is ended, one line
+says what was kept and how to resume, and the command exits with 128 + the signal number (130 for
+SIGINT, 143 for SIGTERM, 129 for SIGHUP). Further signals while it cleans up are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+
+import typer
+from rich.markup import escape
+
+from .output import err_console
+
+#: the signals a command handles (those this platform has)
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by the first handled signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_code(signum: int) -> int:
+    """128 + the signal's number, the shell's convention."""
+    return 128 + int(signum)
+
+
+@contextlib.contextmanager
+def interruptible(kept: str | Callable[[], str], resume: str | None = None) -> Iterator[None]:
+    """Run the block; on SIGINT, SIGTERM or SIGHUP end it as the module says. ``kept``: what the
+    interrupted command leaves behind (a sentence, or a function giving it at that moment);
+    ``resume``: how to resume, for a command that can."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                          # signal handlers live in the main thread only
+        return
+    state: dict[str, int | None] = {"signum": None}
+
+    def handler(signum: int, frame: object) -> None:
+        if state["signum"] is None:
+            state["signum"] = signum
+            raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+        state["signum"] = signum
+        from ..lab.workers import end_children
+        end_children()
+        what = kept() if callable(kept) else kept
+        err_console.print(escape(f"\ninterrupted by {signal.Signals(signum).name}: {what}"
+                                 + (f"; {resume}" if resume else "")), highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_code(signum)) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
