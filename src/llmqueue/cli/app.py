@@ -64,4 +64,5 @@ app.command("kv-capacity")(memory.kv_capacity)
 
 def main() -> None:
     """The ``llmqueue`` console script (also ``python -m llmqueue``)."""
-    app(prog_name="llmqueue")
+    from .signals import run_main
+    run_main(lambda: app(prog_name="llmqueue"))

@@ -63,6 +63,27 @@ def sweep(
 
     Points run in parallel; an interrupted sweep resumes when the same command is run again.
     """
+    from ..lab.sweep import JOURNAL
+    from .signals import interruptible
+
+    where: dict = {"out": out}
+
+    def kept() -> str:
+        if where["out"] is None:
+            return "nothing was written"
+        path = Path(where["out"]) / JOURNAL
+        n = path.read_bytes().count(b"\n") if path.is_file() else 0
+        return f"{n} finished points are kept in {path} (no manifest yet: not a finished sweep)"
+
+    with interruptible(kept, "run the same command again to resume"):
+        _sweep(scenario, out, rates, absolute, policies, token_budgets, max_batch_sizes, seeds, horizon, max_horizon,
+               warmup, tolerance, confidence, bisect, bisect_range, bisect_resolution, bisect_replications,
+               bisect_escalations, bisect_horizon, backend, workers, address, fresh, quiet, where)
+
+
+def _sweep(scenario, out, rates, absolute, policies, token_budgets, max_batch_sizes, seeds, horizon, max_horizon,
+           warmup, tolerance, confidence, bisect, bisect_range, bisect_resolution, bisect_replications,
+           bisect_escalations, bisect_horizon, backend, workers, address, fresh, quiet, where) -> None:
     from ..config import ScenarioError
     from ..lab.backends import BackendError, make_backend
     from ..lab.bisect import BisectSpec
@@ -92,25 +113,16 @@ def sweep(
     if workers is not None and workers < 1:
         fail("--workers must be >= 1")
     name = spec.payload.get("name") or Path(scenario).stem
-    out = out or Path(f"sweep-{name}")
+    out = where["out"] = out or Path(f"sweep-{name}")
     t0 = time.monotonic()
-    from ..lab.sweep import JOURNAL
-    from .signals import interruptible
-
-    def kept() -> str:
-        path = Path(out) / JOURNAL
-        n = path.read_bytes().count(b"\n") if path.is_file() else 0
-        return f"{n} finished points are kept in {path} (no manifest yet: not a finished sweep)"
-
     try:
-        with interruptible(kept, "run the same command again to resume"):
-            be = make_backend(backend, workers, address)
-            try:
-                with SweepProgress(enabled=not quiet, console=err_console) as progress:
-                    outcome = run_sweep(spec, out, be, progress, fresh=fresh)
-                figs = sweep_figures(outcome, spec, out)
-            finally:
-                be.close()
+        be = make_backend(backend, workers, address)
+        try:
+            with SweepProgress(enabled=not quiet, console=err_console) as progress:
+                outcome = run_sweep(spec, out, be, progress, fresh=fresh)
+            figs = sweep_figures(outcome, spec, out)
+        finally:
+            be.close()
     except (SweepMismatch, BackendError) as e:
         fail(str(e))
         return

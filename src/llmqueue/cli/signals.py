@@ -38,13 +38,8 @@ def exit_code(signum: int) -> int:
 
 
 @contextlib.contextmanager
-def interruptible(kept: str | Callable[[], str], resume: str | None = None) -> Iterator[None]:
-    """Run the block; on SIGINT, SIGTERM or SIGHUP end it as the module says. ``kept``: what the
-    interrupted command leaves behind (a sentence, or a function giving it at that moment);
-    ``resume``: how to resume, for a command that can."""
-    if threading.current_thread() is not threading.main_thread():
-        yield                          # signal handlers live in the main thread only
-        return
+def _handled() -> Iterator[dict]:
+    """Handlers raising :class:`Interrupted` for the first signal (later ones ignored), restored after."""
     state: dict[str, int | None] = {"signum": None}
 
     def handler(signum: int, frame: object) -> None:
@@ -54,16 +49,49 @@ def interruptible(kept: str | Callable[[], str], resume: str | None = None) -> I
 
     old = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
-        yield
-    except KeyboardInterrupt as e:
-        signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
-        state["signum"] = signum
-        from ..lab.workers import end_children
-        end_children()
-        what = kept() if callable(kept) else kept
-        err_console.print(escape(f"\ninterrupted by {signal.Signals(signum).name}: {what}"
-                                 + (f"; {resume}" if resume else "")), highlight=False, soft_wrap=True)
-        raise typer.Exit(exit_code(signum)) from None
+        yield state
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def run_main(main: Callable[[], object]) -> None:
+    """Run the command line: a signal that comes before a command's own :func:`interruptible`
+    (while it parses arguments or loads a scenario) ends it the same way, with nothing written.
+    (Typer would turn a ``KeyboardInterrupt`` there into a silent exit 130, whatever the signal.)"""
+    import sys
+
+    def handler(signum: int, frame: object) -> None:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        sys.stderr.write(f"\ninterrupted by {signal.Signals(signum).name}: nothing was written\n")
+        raise SystemExit(exit_code(signum))
+
+    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        main()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def interruptible(kept: str | Callable[[], str], resume: str | None = None) -> Iterator[None]:
+    """Run the block; on SIGINT, SIGTERM or SIGHUP end it as the module says. ``kept``: what the
+    interrupted command leaves behind (a sentence, or a function giving it at that moment);
+    ``resume``: how to resume, for a command that can."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                          # signal handlers live in the main thread only
+        return
+    with _handled() as state:
+        try:
+            yield
+        except KeyboardInterrupt as e:
+            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            state["signum"] = signum
+            from ..lab.workers import end_children
+            end_children()
+            what = kept() if callable(kept) else kept
+            err_console.print(escape(f"\ninterrupted by {signal.Signals(signum).name}: {what}"
+                                     + (f"; {resume}" if resume else "")), highlight=False, soft_wrap=True)
+            raise typer.Exit(exit_code(signum)) from None

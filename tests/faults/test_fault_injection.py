@@ -1,0 +1,142 @@
+"""Fault injection: every long command killed at seeded random points with SIGINT, SIGTERM, SIGHUP
+and SIGKILL, the real command line in a subprocess. After each fault: no process is left behind,
+the output folder has no manifest or is complete and valid, and a resumed (sweep) or forced
+rerun gives byte-identical files (the manifests, which list every file's SHA-256, are equal).
+
+CI runs one fault per command and signal (a few seconds each); ``LLMQUEUE_FAULT_SOAK=N`` runs N.
+The sweep's Ray back end is included, with a Ray worker killed mid-run, where Ray is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from .harness import SEED, SIGNALS, SOAK, Fault, group_pids, inject, run, start, wait_group_gone
+
+REPEATS = max(1, SOAK)
+SWEEP = ["sweep", "theorem2", "--rates", "0.5,0.9,1.3", "--seeds", "1-2", "--horizon", "1500",
+         "--workers", "2", "--quiet"]
+SIMULATE = ["simulate", "theorem2", "--duration", "1500"]
+RESULTS: list[Fault] = []
+
+
+def kill_points(command: str, lo: float, hi: float) -> list[tuple[str, float]]:
+    rng = random.Random(f"{SEED}-{command}")
+    return [(sig, round(rng.uniform(lo, hi), 3)) for _ in range(REPEATS) for sig in SIGNALS]
+
+
+def same_sweep(out: Path, ref: Path) -> None:
+    """Byte-identical to the clean sweep: every file the manifest lists, but the journal, whose
+    lines come in the order points finished (the same lines, sorted, are compared)."""
+    a, b = (json.loads((d / "manifest.json").read_text()) for d in (out, ref))
+    a["files"].pop("points.jsonl"), b["files"].pop("points.jsonl")
+    assert a == b
+    lines = [sorted((d / "points.jsonl").read_text().splitlines()) for d in (out, ref)]
+    assert lines[0] == lines[1]
+
+
+def check(f: Fault) -> None:
+    RESULTS.append(f)
+    assert not f.left, f"{f.command} {f.signal}: processes left behind: {f.left}"
+    assert not f.folder.startswith("INVALID"), f
+    if f.signal != "KILL" and f.outcome == "interrupted":
+        assert f.message.startswith(f"interrupted by SIG{f.signal}:"), f
+    assert f.outcome != "startup", f
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """Uninterrupted runs: the reference bytes."""
+    root = tmp_path_factory.mktemp("clean")
+    for name, args in (("sweep", SWEEP), ("simulate", SIMULATE)):
+        r = run([*args, "--out", root / name], root)
+        assert r.returncode == 0, r.stderr
+    return root
+
+
+def test_sweep_faults_and_resume(clean, tmp_path):
+    for i, (sig, delay) in enumerate(kill_points("sweep", 1.2, 3.0)):
+        out = tmp_path / f"s{i}"
+        check(inject("sweep", [*SWEEP, "--out", out], tmp_path, sig, delay, out))
+        r = run([*SWEEP, "--out", out], tmp_path)          # resume
+        assert r.returncode == 0, r.stderr
+        same_sweep(out, clean / "sweep")
+
+
+def test_simulate_faults_and_forced_rerun(clean, tmp_path):
+    for i, (sig, delay) in enumerate(kill_points("simulate", 1.0, 2.5)):
+        out = tmp_path / f"r{i}"
+        check(inject("simulate", [*SIMULATE, "--out", out], tmp_path, sig, delay, out))
+        left = out.is_dir() and any(out.iterdir())
+        r = run([*SIMULATE, "--out", out], tmp_path)
+        if left:
+            assert r.returncode == 2 and "--force" in r.stderr      # never mixed with a new run
+            r = run([*SIMULATE, "--out", out, "--force"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert (out / "manifest.json").read_bytes() == (clean / "simulate" / "manifest.json").read_bytes(), sig
+
+
+@pytest.mark.parametrize("command,args,window", [
+    ("reproduce", ["reproduce", "theorem2", "--fast"], (1.0, 3.0)),
+    ("serve-bench", ["serve-bench", "theorem2", "--engine", "sim", "--num-requests", "60000"], (1.0, 2.5)),
+])
+def test_other_long_commands(tmp_path, command, args, window):
+    for i, (sig, delay) in enumerate(kill_points(command, *window)):
+        out = tmp_path / f"o{i}"
+        check(inject(command, [*args, "--out", out], tmp_path, sig, delay, out))
+
+
+def test_profile_faults(tmp_path):
+    pytest.importorskip("torch")
+    for i, (sig, delay) in enumerate(kill_points("profile", 2.0, 4.0)[:4 if not SOAK else None]):
+        pdir = tmp_path / f"p{i}"
+        f = inject("profile", ["profile", "--model", "tiny", "--name", "t", "--profiles-dir", pdir, "--repeats", "3",
+                               "--prefill", "0,8,32,64", "--decode", "0,2,8,16", "--context", "8,32,64"],
+                   tmp_path, sig, delay, None)
+        check(f)
+        if f.outcome != "finished":       # no profile half written
+            assert not pdir.exists() or not [p for p in pdir.iterdir() if p.suffix == ".yaml"], f
+
+
+def test_sweep_ray_worker_killed_mid_run(clean, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    proc = start([*SWEEP[:-3], "--backend", "ray", "--workers", "2", "--quiet", "--out", out], tmp_path)
+    killed = None
+    deadline = time.monotonic() + 90
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        for pid in group_pids(proc.pid):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"ray::run_point" in title:
+                time.sleep(0.3)
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+                break
+        time.sleep(0.1)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    assert killed is not None, "no Ray task was seen running"
+    assert not wait_group_gone(proc.pid, 20)
+    RESULTS.append(Fault("sweep --backend ray", "KILL worker", 0.0, 0, "task retried", "", [], "complete"))
+    same_sweep(out, clean / "sweep")
+
+
+def test_zz_table():
+    """Print command x signal x outcome (pytest -s shows it)."""
+    rows: dict[tuple[str, str, str], int] = {}
+    for f in RESULTS:
+        rows[(f.command, f.signal, f"{f.outcome}, {f.folder}")] = rows.get((f.command, f.signal,
+                                                                             f"{f.outcome}, {f.folder}"), 0) + 1
+    print(f"\n{len(RESULTS)} injected faults")
+    for (c, s, o), n in sorted(rows.items()):
+        print(f"{c:22s} {s:12s} {o:40s} x{n}")
