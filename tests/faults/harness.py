@@ -46,6 +46,36 @@ def group_pids(pgid: int) -> list[int]:
     return found
 
 
+def descendants(root: int) -> dict[int, str]:
+    """Live descendants of ``root`` (any session) -> their command line."""
+    parent, cmd = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            line = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields[0] != "Z":
+            parent[int(entry)], cmd[int(entry)] = int(fields[1]), line
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        p = frontier.pop()
+        for c, pp in parent.items():
+            if pp == p and c not in found:
+                found[c] = cmd[c]
+                frontier.append(c)
+    return found
+
+
+def alive(pids) -> list[int]:
+    return [p for p in pids if Path(f"/proc/{p}").exists() and "Z" != Path(f"/proc/{p}/stat").read_text(
+        ).rsplit(")", 1)[-1].split()[0]]
+
+
 def wait_group_gone(pgid: int, timeout: float = 8.0) -> list[int]:
     """Wait until no process of the group is left; returns those still alive after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import SEED, SIGNALS, SOAK, Fault, group_pids, inject, run, start, wait_group_gone
+from .harness import SEED, SIGNALS, SOAK, Fault, alive, descendants, inject, run, start
 
 REPEATS = max(1, SOAK)
 SWEEP = ["sweep", "theorem2", "--rates", "0.5,0.9,1.3", "--seeds", "1-2", "--horizon", "1500",
@@ -110,23 +110,27 @@ def test_sweep_ray_worker_killed_mid_run(clean, tmp_path):
     out = tmp_path / "ray"
     proc = start([*SWEEP[:-3], "--backend", "ray", "--workers", "2", "--quiet", "--out", out], tmp_path)
     killed = None
-    deadline = time.monotonic() + 90
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
     while killed is None and time.monotonic() < deadline and proc.poll() is None:
-        for pid in group_pids(proc.pid):
-            try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if b"ray::run_point" in title:
+        for pid, line in descendants(proc.pid).items():
+            seen.add(pid)
+            if "ray::run_point" in line:
                 time.sleep(0.3)
                 os.kill(pid, signal.SIGKILL)
                 killed = pid
                 break
         time.sleep(0.1)
+    while proc.poll() is None:
+        seen |= set(descendants(proc.pid))
+        time.sleep(0.5)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
     assert killed is not None, "no Ray task was seen running"
-    assert not wait_group_gone(proc.pid, 20)
+    t = time.monotonic()
+    while alive(seen) and time.monotonic() - t < 20:
+        time.sleep(0.2)
+    assert not alive(seen), [descendants(1).get(p) for p in alive(seen)]
     RESULTS.append(Fault("sweep --backend ray", "KILL worker", 0.0, 0, "task retried", "", [], "complete"))
     same_sweep(out, clean / "sweep")
 
