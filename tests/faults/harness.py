@@ -107,6 +107,7 @@ class Fault:
     message: str
     left: list[int]
     folder: str           # no manifest | complete | INVALID: ...
+    temporaries: list[str]  # half-written files left (only a SIGKILL may leave them)
 
 
 def folder_state(out: Path | None) -> str:
@@ -146,4 +147,5 @@ def inject(command: str, args: list[str], cwd: Path, sig: str, delay: float, out
         outcome = "startup"       # the signal came before the command installed its handlers
     if left:
         os.killpg(proc.pid, signal.SIGKILL)
-    return Fault(command, sig, delay, rc, outcome, lines[-1] if lines else "", left, folder_state(out))
+    temps = sorted(p.name for p in out.rglob(".*.tmp.*")) if out is not None and out.is_dir() else []
+    return Fault(command, sig, delay, rc, outcome, lines[-1] if lines else "", left, folder_state(out), temps)

@@ -49,6 +49,7 @@ def check(f: Fault) -> None:
     if f.signal != "KILL" and f.outcome == "interrupted":
         assert f.message.startswith(f"interrupted by SIG{f.signal}:"), f
     assert f.outcome != "startup", f
+    assert f.signal == "KILL" or not f.temporaries, f
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_sweep_ray_worker_killed_mid_run(clean, tmp_path):
     while alive(seen) and time.monotonic() - t < 20:
         time.sleep(0.2)
     assert not alive(seen), [descendants(1).get(p) for p in alive(seen)]
-    RESULTS.append(Fault("sweep --backend ray", "KILL worker", 0.0, 0, "task retried", "", [], "complete"))
+    RESULTS.append(Fault("sweep --backend ray", "KILL worker", 0.0, 0, "task retried", "", [], "complete", []))
     same_sweep(out, clean / "sweep")
 
 

@@ -53,7 +53,11 @@ def run_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[R
     if out_dir is not None:
         unseal(out_dir)      # the folder is not a finished run until write_run seals it again
     sink = DiskSink(None if out_dir is None else Path(out_dir), fmt=format)
-    run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
+    try:
+        run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
+    except BaseException:
+        sink.abort()
+        raise
     sink.close()
     return _result(sink, run, policy, batch_time, "fast", backlog=None)
 
@@ -85,21 +89,25 @@ def simulate_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Itera
     sink = DiskSink(out, fmt=fmt, write_iterations=write_iterations,
                     backlog_resolution_s=backlog_resolution_s)
     run: Any
-    if fast:
-        run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
-        used = "fast"
-    else:
-        from .simulate import simulate
-        res = simulate(policy, batch_time, requests, horizon=horizon, engine="generic")
-        sink.add_requests({c: res.requests[c].to_numpy() for c in REQUEST_COLUMNS})
-        sink.add_iterations({c: res.iterations[c].to_numpy() for c in ITERATION_COLUMNS})
-        itl = ItlHistogram()
-        v, c = np.unique(res.itl, return_counts=True)
-        itl.add(v, c)
-        run = SimpleNamespace(itl=itl, labels=res.labels, end_time=res.end_time,
-                              tokens_arrived=res.tokens_arrived, tokens_processed=res.tokens_processed,
-                              tokens_left=res.tokens_left)
-        used = "generic"
+    try:
+        if fast:
+            run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
+            used = "fast"
+        else:
+            from .simulate import simulate
+            res = simulate(policy, batch_time, requests, horizon=horizon, engine="generic")
+            sink.add_requests({c: res.requests[c].to_numpy() for c in REQUEST_COLUMNS})
+            sink.add_iterations({c: res.iterations[c].to_numpy() for c in ITERATION_COLUMNS})
+            itl = ItlHistogram()
+            v, c = np.unique(res.itl, return_counts=True)
+            itl.add(v, c)
+            run = SimpleNamespace(itl=itl, labels=res.labels, end_time=res.end_time,
+                                  tokens_arrived=res.tokens_arrived, tokens_processed=res.tokens_processed,
+                                  tokens_left=res.tokens_left)
+            used = "generic"
+    except BaseException:
+        sink.abort()
+        raise
     sink.close()
     backlog = sink.backlog.frame()
     with atomic_path(out / f"backlog.{fmt}") as tmp:

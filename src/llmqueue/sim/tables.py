@@ -99,6 +99,18 @@ class TableWriter:
             self._csv.close()
         os.replace(self.tmp_path, self.path)
 
+    def abort(self) -> None:
+        """Drop what was written (a run cut short): no file at ``path``, no temporary one left."""
+        for f in (self._pq, self._csv):
+            if f is not None:
+                try:
+                    f.close()
+                except Exception:  # noqa: BLE001 (closing a half-written file: its error is not the news)
+                    pass
+        self._pq = self._csv = None
+        if self.tmp_path.exists():
+            self.tmp_path.unlink()
+
 
 def write_table(path: Path, fmt: str, cols: dict[str, np.ndarray], columns: list[str],
                 dtypes: dict[str, Any], na_rep: str = "") -> None:
