@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from ..sim.manifest import atomic_path, seal, unseal
 from ..sim.output import jsonable, write_summary
@@ -22,7 +23,7 @@ def write_network_run(res: NetworkResult, out: Path, extra: dict | None = None) 
     """Write the tables and the summary; returns the summary (``extra`` in its ``extra``)."""
     out.mkdir(parents=True, exist_ok=True)
     unseal(out)
-    tables = {"jobs.csv": (res.jobs, ""), "visits.csv": (res.visits, "")}
+    tables: dict[str, tuple[Any, str | None]] = {"jobs.csv": (res.jobs, ""), "visits.csv": (res.visits, "")}
     tables.update({f"iterations_{_safe(name)}.csv": (it, None) for name, it in res.iterations.items()})
     tables.update({"backlog.csv": (res.backlog, None), "in_engine.csv": (res.in_engine, None),
                    "buffers.csv": (res.buffers, None)})
