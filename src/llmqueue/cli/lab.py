@@ -117,6 +117,8 @@ def _sweep(scenario, out, rates, absolute, policies, token_budgets, max_batch_si
     t0 = time.monotonic()
     try:
         be = make_backend(backend, workers, address)
+        from .signals import reclaim
+        reclaim()                     # Ray replaces the SIGTERM handler when it starts
         try:
             with SweepProgress(enabled=not quiet, console=err_console) as progress:
                 outcome = run_sweep(spec, out, be, progress, fresh=fresh)

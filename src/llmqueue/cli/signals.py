@@ -14,6 +14,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -40,7 +41,7 @@ def exit_code(signum: int) -> int:
 @contextlib.contextmanager
 def _handled() -> Iterator[dict]:
     """Handlers raising :class:`Interrupted` for the first signal (later ones ignored), restored after."""
-    state: dict[str, int | None] = {"signum": None}
+    state: dict[str, Any] = {"signum": None}
 
     def handler(signum: int, frame: object) -> None:
         if state["signum"] is None:
@@ -48,11 +49,24 @@ def _handled() -> Iterator[dict]:
             raise Interrupted(signum)
 
     old = {s: signal.signal(s, handler) for s in SIGNALS}
+    state["reinstall"] = lambda: [signal.signal(s, handler) for s in SIGNALS]
+    _CURRENT.append(state)
     try:
         yield state
     finally:
+        _CURRENT.remove(state)
         for s, h in old.items():
             signal.signal(s, h)
+
+
+_CURRENT: list[dict] = []
+
+
+def reclaim() -> None:
+    """Install this module's handlers again: call it after a library that installs its own
+    (``ray.init`` installs a SIGTERM handler that aborts the process)."""
+    if _CURRENT and threading.current_thread() is threading.main_thread():
+        _CURRENT[-1]["reinstall"]()
 
 
 def run_main(main: Callable[[], object]) -> None:
@@ -87,7 +101,9 @@ def interruptible(kept: str | Callable[[], str], resume: str | None = None) -> I
         try:
             yield
         except KeyboardInterrupt as e:
-            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            # the signal the handler saw: a library may re-raise it as a plain KeyboardInterrupt
+            # (Ray's ray.wait does), so the exception's type is not enough
+            signum = state["signum"] or (e.signum if isinstance(e, Interrupted) else signal.SIGINT)
             state["signum"] = signum
             from ..lab.workers import end_children
             end_children()

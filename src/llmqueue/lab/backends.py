@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import BackendError
 from .point import run_point
-from .workers import end_pool, process_pool
+from .workers import end_pool, guard_descendants, process_pool, stop_guard
 
 BACKENDS = ("local", "serial", "ray")
 
@@ -107,7 +107,10 @@ class RayBackend:
             raise BackendError(RAY_MISSING) from None
         self.ray = ray
         self._own = not ray.is_initialized()
+        self._guard = None
         if self._own:
+            # a local Ray's raylet and agents do not die with a SIGKILLed driver: a guard ends them
+            self._guard = guard_descendants() if address is None else None
             kw: dict[str, Any] = {"address": address, "include_dashboard": False,
                                   "log_to_driver": False, "configure_logging": False}
             if address is None and workers:
@@ -115,6 +118,7 @@ class RayBackend:
             try:
                 ray.init(**kw)
             except Exception as e:  # ray raises ConnectionError, RuntimeError, ValueError ...
+                stop_guard(self._guard)
                 raise BackendError(f"could not start or reach Ray at {address or 'a local instance'}: {e}") from None
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self.remote = ray.remote(fn)
@@ -141,6 +145,8 @@ class RayBackend:
         if self._own:
             self.ray.shutdown()
             self._own = False
+        stop_guard(self._guard)
+        self._guard = None
 
 
 def make_backend(name: str, workers: int | None = None, address: str | None = None):

@@ -126,3 +126,74 @@ def end_children(timeout: float = 3.0) -> list[int]:
             os.kill(pid, signal.SIGKILL)
     mp.active_children()      # reap the multiprocessing ones
     return pids
+
+
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, start time) of every live process, from /proc."""
+    table = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read().decode("ascii", "replace")
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            if len(fields) > 19 and fields[0] != "Z":
+                table[int(entry)] = (int(fields[1]), fields[19])
+    return table
+
+
+def _guard_loop(parent: int, interval: float) -> None:
+    known: dict[int, str] = {}
+    me = os.getpid()
+    while True:
+        table = _proc_table()
+        if os.getppid() != parent:              # the parent is gone: end what it started
+            for pid, start in known.items():
+                if table.get(pid, (0, None))[1] == start:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+            return
+        below, frontier = set(), [parent]
+        while frontier:
+            p = frontier.pop()
+            for c, (pp, _) in table.items():
+                if pp == p and c not in below and c != me:
+                    below.add(c)
+                    frontier.append(c)
+        known = {pid: start for pid, start in known.items() if table.get(pid, (0, None))[1] == start}
+        known.update({pid: table[pid][1] for pid in below})
+        time.sleep(interval)
+
+
+def guard_descendants(interval: float = WATCH_INTERVAL_S) -> int | None:
+    """Start a guard process that, once this process dies (SIGKILL included), kills every process
+    that was ever its descendant and still runs (for back ends whose processes do not watch their
+    parent, like a local Ray instance's raylet and agents). Returns its pid (None where /proc or
+    fork is missing); end it with :func:`stop_guard` when the back end is closed."""
+    if not os.path.isdir("/proc") or not hasattr(os, "fork"):
+        return None
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    try:                                        # the guard: no Python-level state of the parent is used
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for name in ("SIGTERM", "SIGHUP"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        _guard_loop(parent, interval)
+    finally:
+        os._exit(0)
+
+
+def stop_guard(pid: int | None) -> None:
+    """End a guard started by :func:`guard_descendants` (the back end closed normally)."""
+    if pid is None:
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(OSError):
+        os.waitpid(pid, 0)
