@@ -136,7 +136,37 @@ def test_sweep_ray_worker_killed_mid_run(clean, tmp_path):
     same_sweep(out, clean / "sweep")
 
 
-def test_zz_table():
+@pytest.mark.parametrize("sig", ["KILL"] + (["INT", "TERM", "HUP"] if SOAK else []))
+def test_sweep_ray_driver_killed_leaves_no_process(tmp_path, sig):
+    """The driver killed mid-run: its Ray instance (raylet, agents, workers) goes with it."""
+    pytest.importorskip("ray")
+    proc = start([*SWEEP[:-3], "--backend", "ray", "--workers", "2", "--quiet", "--out", tmp_path / "o"], tmp_path)
+    seen: set[int] = set()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120 and proc.poll() is None:
+        d = descendants(proc.pid)
+        seen |= set(d)
+        if any("ray::run_point" in line for line in d.values()):
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    seen |= set(descendants(proc.pid))
+    os.kill(proc.pid, SIGNALS[sig])
+    _, err = proc.communicate(timeout=120)
+    t = time.monotonic()
+    while alive(seen) and time.monotonic() - t < 10:
+        time.sleep(0.2)
+    left = alive(seen)
+    RESULTS.append(Fault("sweep --backend ray", sig, round(time.monotonic() - t0, 3), proc.returncode,
+                         "killed" if sig == "KILL" else "interrupted", err.strip().splitlines()[-1] if err.strip()
+                         else "", left, "no manifest" if not (tmp_path / "o" / "manifest.json").exists()
+                         else "complete", []))
+    assert not left
+    if sig != "KILL":
+        assert proc.returncode == 128 + SIGNALS[sig] and f"interrupted by SIG{sig}" in err
+
+
+def test_zz_table():  # runs last (file order)
     """Print command x signal x outcome (pytest -s shows it)."""
     rows: dict[tuple[str, str, str], int] = {}
     for f in RESULTS:
