@@ -56,6 +56,7 @@ def prepare(spec: SweepSpec, out: Path, fresh: bool = False) -> None:
                                 f"or --fresh to discard it")
         if (out / MANIFEST).exists():
             verify(out)            # a finished sweep must be intact before it is extended
+        (out / "report.html").unlink(missing_ok=True)   # it would describe the sweep before this run
     prepare_out(out, resume=True)
     save_spec(spec, out)
 
