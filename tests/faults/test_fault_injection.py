@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from llmqueue.sim.manifest import is_temporary
+
 from .harness import SEED, SIGNALS, SOAK, Fault, alive, descendants, inject, run, start
 
 REPEATS = max(1, SOAK)
@@ -75,7 +77,7 @@ def test_simulate_faults_and_forced_rerun(clean, tmp_path):
     for i, (sig, delay) in enumerate(kill_points("simulate", 1.0, 2.5)):
         out = tmp_path / f"r{i}"
         check(inject("simulate", [*SIMULATE, "--out", out], tmp_path, sig, delay, out))
-        left = out.is_dir() and any(out.iterdir())
+        left = out.is_dir() and any(not is_temporary(p) for p in out.iterdir())   # temporaries are dropped
         r = run([*SIMULATE, "--out", out], tmp_path)
         if left:
             assert r.returncode == 2 and "--force" in r.stderr      # never mixed with a new run

@@ -100,10 +100,15 @@ def interruptible(kept: str | Callable[[], str], resume: str | None = None) -> I
     with _handled() as state:
         try:
             yield
-        except KeyboardInterrupt as e:
-            # the signal the handler saw: a library may re-raise it as a plain KeyboardInterrupt
-            # (Ray's ray.wait does), so the exception's type is not enough
-            signum = state["signum"] or (e.signum if isinstance(e, Interrupted) else signal.SIGINT)
+        except BaseException as e:
+            # the signal the handler saw: a library may turn it into another exception (Ray's
+            # ray.wait re-raises a plain KeyboardInterrupt, torch's import an ImportError), so
+            # the exception's type is not enough
+            signum = state["signum"]
+            if signum is None:
+                if not isinstance(e, KeyboardInterrupt):
+                    raise
+                signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
             state["signum"] = signum
             from ..lab.workers import end_children
             end_children()
