@@ -75,7 +75,8 @@ def test_sweep_refuses_a_folder_that_holds_something_else(tmp_path):
 def test_sigterm_of_simulate_is_one_line_exit_143_and_no_manifest(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2] / "src")}
-    p = subprocess.Popen([sys.executable, "-m", "llmqueue", *SIM[:2], "--duration", "20000", "--out", str(out)],
+    args = [*SIM[:2], "--duration", "20000", "--composition", "--out", str(out)]   # long: in memory, compositions
+    p = subprocess.Popen([sys.executable, "-m", "llmqueue", *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(2.5)
     p.send_signal(signal.SIGTERM)

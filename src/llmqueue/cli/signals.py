@@ -81,12 +81,13 @@ def run_main(main: Callable[[], object]) -> None:
         sys.stderr.write(f"\ninterrupted by {signal.Signals(signum).name}: nothing was written\n")
         raise SystemExit(exit_code(signum))
 
-    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    for s in SIGNALS:
+        signal.signal(s, handler)
     try:
         main()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    finally:                # the command is over (its files written): a late signal must not turn
+        for s in SIGNALS:   # its exit into a crash while the interpreter shuts down
+            signal.signal(s, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
