@@ -25,8 +25,9 @@ from .harness import SEED, SIGNALS, SOAK, Fault, alive, descendants, inject, run
 REPEATS = max(1, SOAK)
 SWEEP = ["sweep", "theorem2", "--rates", "0.5,0.9,1.3", "--seeds", "1-2", "--horizon", "1500",
          "--workers", "2", "--quiet"]
-SIMULATE = ["simulate", "theorem2", "--duration", "1500"]
+SIMULATE = ["simulate", "theorem2", "--duration", "30000"]
 RESULTS: list[Fault] = []
+TIMES: dict[str, float] = {}          # wall time of the clean runs: kill points are fractions of it
 
 
 def kill_points(command: str, lo: float, hi: float) -> list[tuple[str, float]]:
@@ -59,13 +60,15 @@ def clean(tmp_path_factory):
     """Uninterrupted runs: the reference bytes."""
     root = tmp_path_factory.mktemp("clean")
     for name, args in (("sweep", SWEEP), ("simulate", SIMULATE)):
+        t0 = time.monotonic()
         r = run([*args, "--out", root / name], root)
+        TIMES[name] = time.monotonic() - t0
         assert r.returncode == 0, r.stderr
     return root
 
 
 def test_sweep_faults_and_resume(clean, tmp_path):
-    for i, (sig, delay) in enumerate(kill_points("sweep", 1.2, 3.0)):
+    for i, (sig, delay) in enumerate(kill_points("sweep", 0.3 * TIMES["sweep"], 0.6 * TIMES["sweep"])):
         out = tmp_path / f"s{i}"
         check(inject("sweep", [*SWEEP, "--out", out], tmp_path, sig, delay, out))
         r = run([*SWEEP, "--out", out], tmp_path)          # resume
@@ -74,7 +77,7 @@ def test_sweep_faults_and_resume(clean, tmp_path):
 
 
 def test_simulate_faults_and_forced_rerun(clean, tmp_path):
-    for i, (sig, delay) in enumerate(kill_points("simulate", 1.0, 2.5)):
+    for i, (sig, delay) in enumerate(kill_points("simulate", 0.45 * TIMES["simulate"], 0.9 * TIMES["simulate"])):
         out = tmp_path / f"r{i}"
         check(inject("simulate", [*SIMULATE, "--out", out], tmp_path, sig, delay, out))
         left = out.is_dir() and any(not is_temporary(p) for p in out.iterdir())   # temporaries are dropped
