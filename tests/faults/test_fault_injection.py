@@ -105,11 +105,14 @@ def test_other_long_commands(tmp_path, command, args, window):
 
 def test_profile_faults(tmp_path):
     pytest.importorskip("torch")
-    for i, (sig, delay) in enumerate(kill_points("profile", 2.0, 4.0)[:4 if not SOAK else None]):
+    args = ["profile", "--model", "tiny", "--name", "t", "--repeats", "3", "--prefill", "0,8,32,64",
+            "--decode", "0,2,8,16", "--context", "8,32,64"]
+    t0 = time.monotonic()
+    assert run([*args, "--profiles-dir", tmp_path / "clean"], tmp_path).returncode == 0
+    wall = time.monotonic() - t0
+    for i, (sig, delay) in enumerate(kill_points("profile", 0.35 * wall, 0.65 * wall)):
         pdir = tmp_path / f"p{i}"
-        f = inject("profile", ["profile", "--model", "tiny", "--name", "t", "--profiles-dir", pdir, "--repeats", "3",
-                               "--prefill", "0,8,32,64", "--decode", "0,2,8,16", "--context", "8,32,64"],
-                   tmp_path, sig, delay, None)
+        f = inject("profile", [*args, "--profiles-dir", pdir], tmp_path, sig, delay, None)
         check(f)
         # a profile is whole (written atomically, possibly just before the kill) or absent
         for p in (pdir.iterdir() if pdir.exists() else []):
