@@ -74,3 +74,11 @@ class PolicyError(LLMQueueError, ValueError):
 
 class ExperimentError(LLMQueueError, ValueError):
     """An unknown ``reproduce`` experiment name."""
+
+
+class OutputError(LLMQueueError, OSError):
+    """An output folder that cannot be written, or holds an earlier run (and no ``--force``)."""
+
+
+class RunFolderError(LLMQueueError, ValueError):
+    """A run folder without a manifest (unfinished), or whose files do not match it."""

@@ -69,7 +69,8 @@ def test_registry_dispatches_with_fast(monkeypatch, tmp_path):
     monkeypatch.setitem(reproduce._BY_NAME, "fork-join", Experiment("fork-join", "fake", "network", lambda: fake))
     assert {"rybko-stolyar", "fork-join", "memory-bound"} <= set(reproduce.experiment_names())
     for argv, fast in ((["--fast"], True), ([], False)):
-        res = CliRunner().invoke(app, ["reproduce", "fork-join", "--out", str(tmp_path), *argv])
+        # --force: the second run goes into the folder the first one sealed (refused without it)
+        res = CliRunner().invoke(app, ["reproduce", "fork-join", "--out", str(tmp_path), "--force", *argv])
         assert res.exit_code == 0, res.output
         assert calls[-1] == (tmp_path, fast)
 

@@ -62,6 +62,8 @@ def test_report_refuses_a_malformed_summary_in_one_line(written, tmp_path):
     from llmqueue.lab.report import build_report
     folder = written["plain"].parent
     (folder / "summary.json").write_text(json.dumps({"policy": "x"}))
+    from llmqueue.sim.manifest import seal
+    seal(folder, "simulate")      # a sealed folder whose summary is malformed (an unsealed one is refused first)
     with pytest.raises(ReportError) as e:
         build_report(folder, tmp_path / "r.html")
     assert "\n" not in str(e.value) and "not a run summary" in str(e.value)

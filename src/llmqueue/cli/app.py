@@ -76,4 +76,5 @@ app.command("plan")(plan.plan)
 
 def main() -> None:
     """The ``llmqueue`` console script (also ``python -m llmqueue``)."""
-    app(prog_name="llmqueue")
+    from .signals import run_main
+    run_main(lambda: app(prog_name="llmqueue"))

@@ -56,7 +56,8 @@ def sweep(
     workers: Optional[int] = typer.Option(None, "--workers",
                                           help="Worker processes (local) or CPUs of a local Ray instance."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Discard the results already in --out instead of resuming."),
+    fresh: bool = typer.Option(False, "--fresh", "--force", help="Discard everything already in --out (an earlier "
+                               "sweep's points, tables and figures) instead of resuming."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn when stderr is not a "
                                "terminal either)."),
 ) -> None:
@@ -64,6 +65,27 @@ def sweep(
 
     Points run in parallel; an interrupted sweep resumes when the same command is run again.
     """
+    from ..lab.sweep import JOURNAL
+    from .signals import interruptible
+
+    where: dict = {"out": out}
+
+    def kept() -> str:
+        if where["out"] is None:
+            return "nothing was written"
+        path = Path(where["out"]) / JOURNAL
+        n = path.read_bytes().count(b"\n") if path.is_file() else 0
+        return f"{n} finished points are kept in {path} (no manifest yet: not a finished sweep)"
+
+    with interruptible(kept, "run the same command again to resume"):
+        _sweep(scenario, out, rates, absolute, policies, token_budgets, max_batch_sizes, seeds, horizon, max_horizon,
+               warmup, tolerance, confidence, bisect, bisect_range, bisect_resolution, bisect_replications,
+               bisect_escalations, bisect_horizon, backend, workers, address, fresh, quiet, where)
+
+
+def _sweep(scenario, out, rates, absolute, policies, token_budgets, max_batch_sizes, seeds, horizon, max_horizon,
+           warmup, tolerance, confidence, bisect, bisect_range, bisect_resolution, bisect_replications,
+           bisect_escalations, bisect_horizon, backend, workers, address, fresh, quiet, where) -> None:
     from ..config import ScenarioError
     from ..lab.backends import BackendError, make_backend
     from ..lab.bisect import BisectSpec
@@ -93,24 +115,21 @@ def sweep(
     if workers is not None and workers < 1:
         fail("--workers must be >= 1")
     name = spec.payload.get("name") or Path(scenario).stem
-    out = out or Path(f"sweep-{name}")
+    out = where["out"] = out or Path(f"sweep-{name}")
     t0 = time.monotonic()
     try:
         be = make_backend(backend, workers, address)
-    except BackendError as e:
+        from .signals import reclaim
+        reclaim()                     # Ray replaces the SIGTERM handler when it starts
+        try:
+            with SweepProgress(enabled=wanted(quiet), console=err_console) as progress:
+                outcome = run_sweep(spec, out, be, progress, fresh=fresh)
+            figs = sweep_figures(outcome, spec, out)
+        finally:
+            be.close()
+    except (SweepMismatch, BackendError) as e:
         fail(str(e))
         return
-    try:
-        with SweepProgress(enabled=wanted(quiet), console=err_console) as progress:
-            outcome = run_sweep(spec, out, be, progress, fresh=fresh)
-    except SweepMismatch as e:
-        fail(str(e))
-        return
-    except KeyboardInterrupt:
-        err_console.print(f"\ninterrupted: finished points are kept in {out}/points.jsonl; run the same "
-                          f"command again to resume.")
-        raise typer.Exit(130) from None
-    figs = sweep_figures(outcome, spec, out)
     _print_outcome(outcome, spec, time.monotonic() - t0, be.name, be.workers)
     console.print(f"wrote {', '.join(str(p) for p in outcome.files + figs)}", highlight=False)
 

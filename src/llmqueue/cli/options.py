@@ -29,6 +29,18 @@ trace = typer.Option(None, "--trace", help="Replay a trace (our CSV, the Azure C
 trace_format = typer.Option(None, "--trace-format", help="Format of --trace: auto (default), csv or mooncake.")
 
 
+force = typer.Option(False, "--force", help="Replace the contents of a non-empty --out (an earlier run's files "
+                    "are removed first); without it such a folder is refused.")
+
+
+def unfinished(out: Path | None) -> str:
+    """What an interrupted run that writes ``out`` kept (for :func:`~llmqueue.cli.signals.interruptible`)."""
+    if out is None:
+        return "nothing was written"
+    return (f"{out} has no manifest.json, so it is not a finished run (report and compare refuse it); "
+            f"run the command again with --force")
+
+
 def overrides(policy: str | None = None, token_budget: int | None = None, max_batch_size: int | None = None,
               request_rate: float | None = None, burstiness: float | None = None,
               num_requests: int | None = None, duration: float | None = None, seed: int | None = None,

@@ -71,9 +71,20 @@ def serve_bench(
     num_requests: Optional[int] = opt.num_requests, duration: Optional[float] = opt.duration,
     seed: Optional[int] = opt.seed, trace: Optional[Path] = opt.trace,
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Stop at this time (s)."),
+    force: bool = opt.force,
 ) -> None:
     """Run a scenario's workload online: on the real PyTorch engine at wall-clock arrival times
     (--engine real), or in the simulator (--engine sim); same output files."""
+    from .signals import interruptible
+    with interruptible(opt.unfinished(out)):
+        _serve_bench(scenario, engine, out, model, weights_seed, device, dtype, threads, block_size, profile, fit,
+                     profiles_dir, policy, token_budget, max_batch_size, request_rate, num_requests, duration,
+                     seed, trace, horizon, force)
+
+
+def _serve_bench(scenario, engine, out, model, weights_seed, device, dtype, threads, block_size, profile, fit,
+                 profiles_dir, policy, token_budget, max_batch_size, request_rate, num_requests, duration,
+                 seed, trace, horizon, force) -> None:
     from ..analysis import workload_capacity
     from ..config import check_runnable, load_scenario
     from ..real.profiles import load_profile, read_profile
@@ -83,6 +94,9 @@ def serve_bench(
     ov = opt.overrides(policy, token_budget, max_batch_size, request_rate, None, num_requests, duration, seed, trace)
     ov["simulation.horizon_s"] = horizon
     sc = load_scenario(scenario, ov)
+    if out is not None:
+        from ..sim.manifest import prepare_out
+        prepare_out(out, force=force)
     prof_threads = None
     wl = sc.build_workload()
     check_runnable(sc, wl)
@@ -110,10 +124,12 @@ def serve_bench(
         extra.update(info)
     s = res.summary()
     if out is not None:
+        from ..sim.manifest import atomic_path
         from ..sim.output import write_run
-        write_run(res, out, extra=extra)
-        if engine == "real":
-            res.details.to_csv(out / "iterations_real.csv", index=False)
+        if engine == "real":           # before write_run, which seals the folder last
+            with atomic_path(Path(out) / "iterations_real.csv") as tmp:
+                res.details.to_csv(tmp, index=False)
+        write_run(res, out, extra=extra, command="serve-bench")
     print_summary(s, cap)
     if engine == "real":
         d = res.details
@@ -175,6 +191,14 @@ def profile(
 ) -> None:
     """Measure iteration time over a grid of prefill, decode and context sizes, fit the batch-time
     models (staircase, piecewise linear, affine), and store a hardware profile the simulator loads."""
+    from .signals import interruptible
+    with interruptible("nothing: the profile (and --samples) are written only when every cell is measured"):
+        _profile(model, name, profiles_dir, prefill, decode, context, prefill_context, repeats, max_tokens,
+                 weights_seed, device, dtype, threads, block_size, samples, seed, warm, quiet)
+
+
+def _profile(model, name, profiles_dir, prefill, decode, context, prefill_context, repeats, max_tokens,
+             weights_seed, device, dtype, threads, block_size, samples, seed, warm, quiet) -> None:
     _torch_or_fail()
     from ..real.checkpoint import load_model
     from ..real.device import describe
@@ -201,7 +225,9 @@ def profile(
                          device_desc=describe(dev, dt), threads=n, grid=grid)
     path = save_profile(prof, name, profiles_dir)
     if samples is not None:
-        raw.to_csv(samples, index=False)
+        from ..sim.manifest import atomic_path
+        with atomic_path(samples) as tmp:
+            raw.to_csv(tmp, index=False)
     console.print(f"noise: median p10-p90 spread {prof['noise']['median_rel_spread_p10_p90']:.1%} of the "
                   f"cell median (largest {prof['noise']['max_rel_spread_p10_p90']:.1%})", highlight=False)
     _print_fits(prof)

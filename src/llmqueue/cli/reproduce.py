@@ -22,6 +22,7 @@ def reproduce(
     list_: bool = typer.Option(False, "--list", help="List the experiments and exit."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn when stderr is not a "
                                "terminal either)."),
+    force: bool = typer.Option(False, "--force", help="Replace the contents of a non-empty --out."),
 ) -> None:
     """Reproduce one of the paper's experiments: PNG figures, result.json, and what was found."""
     if list_ or name is None:
@@ -35,8 +36,12 @@ def reproduce(
     except ExperimentError as e:
         fail(str(e))
     out = out or Path(f"reproduce-{name}")
+    from ..sim.manifest import prepare_out
+    from .options import unfinished
+    from .signals import interruptible
+    prepare_out(out, force=force)
     t0 = time.monotonic()
-    with progress_bar(f"{name}: runs", quiet=quiet) as progress:
+    with interruptible(unfinished(out)), progress_bar(f"{name}: runs", quiet=quiet) as progress:
         result = exp.run(out, fast=fast, progress=progress)
     for line in result.get("findings", []):
         console.print(f"- {line}", highlight=False)

@@ -34,9 +34,22 @@ def simulate(
         False, "--stop-when-diverging",
         help="Stop early, with the verdict 'diverging', once the backlog runs away (above 1000 full "
              "batches and still growing)."),
+    force: bool = opt.force,
 ) -> None:
     """Simulate one engine on a scenario and summarise throughput, backlog and latency."""
+    args = dict(locals())
+    from .signals import interruptible
+    with interruptible(opt.unfinished(out)):
+        _simulate(**args)
+
+
+def _simulate(*, scenario: Optional[str], out: Optional[Path], policy: Optional[str], token_budget: Optional[int],
+              max_batch_size: Optional[int], request_rate: Optional[float], burstiness: Optional[float],
+              num_requests: Optional[int], duration: Optional[float], seed: Optional[int], trace: Optional[Path],
+              trace_format: Optional[str], horizon: Optional[float], show_batches: int, composition: bool,
+              fmt: str, as_json: bool, quiet: bool, stop_when_diverging: bool, force: bool) -> None:
     from ..config import is_network_scenario
+    from ..sim.manifest import prepare_out
     if scenario is not None and is_network_scenario(scenario):
         from .network import simulate_network_scenario
         opt.refuse_flags({
@@ -44,6 +57,8 @@ def simulate(
             "--request-rate": request_rate, "--burstiness": burstiness, "--num-requests": num_requests,
             "--trace": trace, "--trace-format": trace_format,
             "--show-batches": show_batches, "--composition": composition}, NETWORK_FLAGS)
+        if out is not None:
+            prepare_out(out, force=force)
         simulate_network_scenario(scenario, out=out, seed=seed, horizon=horizon, duration=duration, as_json=as_json,
                                   quiet=quiet, stop_when_diverging=stop_when_diverging)
         return
@@ -62,6 +77,8 @@ def simulate(
         ov["simulation.record_composition"] = True
     sc = load_scenario(scenario, ov)
     check_format(fmt)
+    if out is not None:
+        prepare_out(out, force=force)
     from ..sim.diverging import DivergenceRule
     from ..sim.footprint import STREAM_RECORDS_ABOVE
     stop = DivergenceRule.for_budget(sc.build_policy().token_budget) if stop_when_diverging else None

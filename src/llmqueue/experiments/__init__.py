@@ -39,11 +39,18 @@ class Experiment:
     def run(self, out: Path, *, fast: bool = False, progress: Callable[[int, int], None] | None = None) -> dict:
         """Run into ``out``; ``fast``: the smaller ``SIZES[True]`` (a smoke test, not the result);
         ``progress(done, total)``: called as the experiment's runs finish (by a module whose ``run``
-        takes it)."""
+        takes it). The folder's manifest is removed first and written last: it is complete only
+        when sealed."""
+        from ..sim.manifest import seal, unseal
+        out = Path(out)
+        unseal(out)
         module = self.module()
         if progress is not None and "progress" in inspect.signature(module.run).parameters:
-            return module.run(Path(out), fast=fast, progress=progress)
-        return module.run(Path(out), fast=fast)
+            result = module.run(out, fast=fast, progress=progress)
+        else:
+            result = module.run(out, fast=fast)
+        seal(out, "reproduce", experiment=self.name, fast=fast)
+        return result
 
     def sizes(self, fast: bool) -> dict:
         """The run-size parameters (horizons, points) the full run or ``--fast`` uses."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,10 @@ from ..lab.growth import estimate_run
 from ..lab.paths import RunPath
 from ..lab.reference import reference
 from ..lab.verdict import compare_fluid, decide, tolerance_tokens
+from ..lab.workers import end_pool, process_pool
 from ..run import simulate_scenario
 from ..sim import EngineStalled
+from ..sim.manifest import write_text
 from ..sim.output import jsonable
 
 RESULT = "result.json"
@@ -36,13 +37,18 @@ def pmap(fn: Callable, arglist: list[tuple], workers: int | None = None,
             if progress is not None:
                 progress(len(out), n)
         return out
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
+    pool = process_pool(workers)    # workers that never outlive this process
+    try:
         futs = [pool.submit(fn, *a) for a in arglist]
         if progress is not None:
             for k, _ in enumerate(as_completed(futs), 1):
                 progress(k, n)
-        return [f.result() for f in futs]
+        results = [f.result() for f in futs]
+    except BaseException:             # an interrupt or a failed task: end the workers now
+        end_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 def scenario_args(name: str) -> tuple[dict, str]:
@@ -88,5 +94,5 @@ def write_result(out: Path, experiment: str, findings: list[str], numbers: dict,
     out.mkdir(parents=True, exist_ok=True)
     result = {"experiment": experiment, "findings": findings, "figures": [Path(f).name for f in figures],
               "seconds": round(seconds, 2), "numbers": jsonable(numbers)}
-    (out / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out / RESULT, json.dumps(result, indent=2) + "\n")
     return result

@@ -32,6 +32,7 @@ from ..network.output import jsonable
 from ..network.plots import save, subplots
 from ..network.runner import run_tasks
 from ..network.simulator import simulate_network
+from ..sim.manifest import write_text
 
 SAMPLE, MAX_BACKLOG, SEED, BASE_RHO = 20.0, 2.0e6, 1, 0.9
 #: Run size of the full experiment and of the --fast one (a quarter of the horizon).
@@ -119,7 +120,7 @@ def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers:
               "theta_star": lp.theta, "bottleneck": list(lp.bottleneck), "boundary_rho": boundary,
               "bracket": bracket, "overload_boundary": boundary_sim, "runs": sims, "fluid": fluids,
               "findings": findings, "figures": figures}
-    (out / "result.json").write_text(json.dumps(jsonable(result)) + "\n")
+    write_text(out / "result.json", json.dumps(jsonable(result)) + "\n")
     return result
 
 

@@ -25,6 +25,7 @@ from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..memory.config import MemoryConfig
 from ..memory.theory import memory_capacity
 from ..policies.memory_aware import VLLMV1, ThresholdAdmission
+from ..sim.manifest import atomic_path, write_text
 from ..sim.simulate import simulate
 from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
 
@@ -129,7 +130,7 @@ def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] |
     ]
     result = {"experiment": "memory-bound", "horizon_s": horizon, "findings": findings,
               "figures": ["memory_bound.png"], "sweep": rows, "overload_comparison": cmp_}
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -155,5 +156,6 @@ def _plot(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)

@@ -27,6 +27,7 @@ from ..network.plots import COLORS, save, subplots
 from ..network.runner import run_tasks
 from ..network.simulator import simulate_network
 from ..network.virtual_station import rybko_stolyar as virtual_station
+from ..sim.manifest import write_text
 
 SAMPLE, MAX_BACKLOG, SEED = 40.0, 1.2e6, 1
 
@@ -147,7 +148,7 @@ def run(out: Path, *, fast: bool = False, horizon: float | None = None, workers:
               "sample_interval_s": SAMPLE,
               "max_backlog_tokens": MAX_BACKLOG, "seed": SEED, "virtual_station": vs, "latency_cost": costs,
               "runs": sims, "fluid": fluids, "findings": findings, "figures": figures}
-    (out / "result.json").write_text(json.dumps(jsonable(result)) + "\n")
+    write_text(out / "result.json", json.dumps(jsonable(result)) + "\n")
     return result
 
 

@@ -8,15 +8,15 @@ order never changes a row.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Hashable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from ..errors import BackendError
 from .point import run_point
+from .workers import end_pool, guard_descendants, process_pool, stop_guard
 
 BACKENDS = ("local", "serial", "ray")
 
@@ -58,7 +58,9 @@ class LocalBackend:
 
     Workers are forked where the platform allows it (no re-import, and scripts need no
     ``if __name__ == "__main__"`` guard), else spawned. They are all started here, before any
-    progress-bar thread exists, so a fork never copies a thread's held lock.
+    progress-bar thread exists, so a fork never copies a thread's held lock. They are
+    :func:`~llmqueue.lab.workers.process_pool` workers: they ignore SIGINT, exit when the parent
+    dies (SIGKILL included), and :meth:`close` ends them even mid-point.
     """
 
     name = "local"
@@ -66,8 +68,7 @@ class LocalBackend:
     def __init__(self, workers: int | None = None, fn: Callable[..., dict] = run_point) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.fn = fn
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method))
+        self.pool = process_pool(self.workers)
         self.pool.submit(_ready).result()
         self.futures: dict[Future, Hashable] = {}
 
@@ -85,7 +86,12 @@ class LocalBackend:
         return len(self.futures)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Join the idle workers; with points still running (an interrupt, an error), end them now."""
+        if self.futures:
+            end_pool(self.pool)
+            self.futures.clear()
+        else:
+            self.pool.shutdown(wait=True)
 
 
 class RayBackend:
@@ -101,7 +107,10 @@ class RayBackend:
             raise BackendError(RAY_MISSING) from None
         self.ray = ray
         self._own = not ray.is_initialized()
+        self._guard = None
         if self._own:
+            # a local Ray's raylet and agents do not die with a SIGKILLed driver: a guard ends them
+            self._guard = guard_descendants() if address is None else None
             kw: dict[str, Any] = {"address": address, "include_dashboard": False,
                                   "log_to_driver": False, "configure_logging": False}
             if address is None and workers:
@@ -109,6 +118,7 @@ class RayBackend:
             try:
                 ray.init(**kw)
             except Exception as e:  # ray raises ConnectionError, RuntimeError, ValueError ...
+                stop_guard(self._guard)
                 raise BackendError(f"could not start or reach Ray at {address or 'a local instance'}: {e}") from None
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self.remote = ray.remote(fn)
@@ -128,11 +138,15 @@ class RayBackend:
         return len(self.refs)
 
     def close(self) -> None:
+        """Cancel (force-kill) the tasks still running; shut down the Ray instance this backend started."""
         for ref in list(self.refs):
             self.ray.cancel(ref, force=True)
         self.refs.clear()
         if self._own:
             self.ray.shutdown()
+            self._own = False
+        stop_guard(self._guard)
+        self._guard = None
 
 
 def make_backend(name: str, workers: int | None = None, address: str | None = None):

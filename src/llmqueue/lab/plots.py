@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..sim.manifest import atomic_path  # noqa: E402
+
 POLICY_COLORS = {"fastertransformer": "#d62728", "vllm": "#ff7f0e", "orca": "#1f77b4", "sarathi": "#2ca02c"}
 POLICY_NAMES = {"fastertransformer": "FasterTransformer", "vllm": "vLLM", "orca": "Orca", "sarathi": "Sarathi-Serve"}
 PAPER_ORDER = ("fastertransformer", "vllm", "orca", "sarathi")
@@ -45,6 +47,7 @@ def save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return path

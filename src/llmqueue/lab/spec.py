@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import ScenarioError
 from ..policies.registry import policy_info
+from ..sim.manifest import write_text
 from .bisect import BisectSpec
 from .config import DELETE, build_scenario, load, scenario_payload
 from .reference import Reference, reference
@@ -171,7 +172,7 @@ def make_spec(scenario: str, *, rates: list[float] | None = None, relative: bool
 
 def save_spec(spec: SweepSpec, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps({"fingerprint": spec.fingerprint(), **spec.to_dict()}, indent=2) + "\n")
+    write_text(out / "sweep.json", json.dumps({"fingerprint": spec.fingerprint(), **spec.to_dict()}, indent=2) + "\n")
 
 
 def saved_spec(out: Path) -> SweepSpec | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import SweepMismatch
+from ..errors import OutputError, SweepMismatch
+from ..sim.manifest import MANIFEST, is_temporary, prepare_out, seal, verify, write_text
 from .bisect import BisectResult, search
 from .journal import Journal
 from .point import point_id
@@ -39,15 +40,24 @@ class SweepOutcome:
 
 
 def prepare(spec: SweepSpec, out: Path, fresh: bool = False) -> None:
-    """Save the spec, or check that the folder's saved spec is the same one."""
+    """Make ``out`` ready: with ``fresh``, clear it; else resume the same sweep (its saved spec
+    must be this one, and a finished sweep's manifest must match its files) or start in an empty
+    folder. The manifest is removed until the sweep is sealed again."""
     out = Path(out)
-    old = saved_spec(out)
-    if old is not None and old.fingerprint() != spec.fingerprint():
-        if not fresh:
+    if fresh:
+        prepare_out(out, force=True)
+    elif out.is_dir() and any(not is_temporary(p) for p in out.iterdir()):
+        old = saved_spec(out)
+        if old is None:
+            raise OutputError(f"the output folder {out} is not empty and holds no sweep (no sweep.json); "
+                              f"use --fresh to replace its contents, or choose another --out")
+        if old.fingerprint() != spec.fingerprint():
             raise SweepMismatch(f"{out} holds a different sweep (its sweep.json differs); use another --out, "
                                 f"or --fresh to discard it")
-    if fresh and (out / JOURNAL).exists():
-        (out / JOURNAL).unlink()
+        if (out / MANIFEST).exists():
+            verify(out)            # a finished sweep must be intact before it is extended
+        (out / "report.html").unlink(missing_ok=True)   # it would describe the sweep before this run
+    prepare_out(out, resume=True)
     save_spec(spec, out)
 
 
@@ -151,7 +161,8 @@ def run_sweep(spec: SweepSpec, out: Path, backend, progress: SweepProgress | Non
         outcome.probes = points_frame(prow)
         outcome.files += write_table(outcome.bisections, out, "max_stable")
         outcome.files += write_table(outcome.probes, out, "bisect_points")
-        (out / "max_stable.json").write_text(json.dumps(
+        write_text(out / "max_stable.json", json.dumps(
             [{"policy": k[0], "token_budget": k[1], "max_batch_size": k[2], **results[k].to_dict()} for k in order],
             indent=2, default=str) + "\n")
+    seal(out, "sweep", scenario=spec.payload, seed=None, sweep_fingerprint=spec.fingerprint())
     return outcome

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..sim.manifest import reseal, unseal
 from .plots import color, figure, finish, label, save
 
 
@@ -122,10 +123,14 @@ def max_stable_figure(results: dict, path: Path) -> Path:
 
 
 def sweep_figures(outcome, spec, out: Path) -> list[Path]:
+    """The sweep's figures, added to its folder (which is sealed again with them when it was sealed)."""
     out = Path(out)
+    sealed = unseal(out)
     figs = [slope_figure(outcome.summary, outcome.results, out / "growth_rate.png"),
             throughput_figure(outcome.summary, out / "throughput.png"),
             latency_figure(outcome.summary, out / "latency.png")]
     if outcome.results:
         figs.append(max_stable_figure(outcome.results, out / "max_stable.png"))
+    if sealed is not None:
+        reseal(out, sealed)
     return figs

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..sim.manifest import atomic_path
 from .growth import combine
 from .point import LATENCY_KEYS, estimate_from_row
 from .verdict import UNSTABLE, compare_fluid, decide
@@ -20,8 +21,10 @@ def write_table(df: pd.DataFrame, out: Path, stem: str) -> list[Path]:
     """``stem``.csv and ``stem``.parquet in ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     csv, pq = out / f"{stem}.csv", out / f"{stem}.parquet"
-    df.to_csv(csv, index=False)
-    df.to_parquet(pq, index=False)
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(pq) as tmp:
+        df.to_parquet(tmp, index=False)
     return [csv, pq]
 
 

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..sim.manifest import atomic_path  # noqa: E402
+
 COLORS = {"exit": "#d62728", "entry": "#2ca02c", "max-pressure": "#1f77b4", "max-pressure (jobs)": "#9467bd",
           "fluid": "black"}
 
@@ -20,6 +22,7 @@ def subplots(rows: int, cols: int, w: float = 6.0, h: float = 4.2):
 
 def save(fig, path: Path) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path.name

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.batch_time import BatchTimeModel
+from ..sim.manifest import atomic_path, verify
 from ..sim.metrics import request_latencies
 from ..sim.tables import read_run_table, run_table_exists
 
@@ -47,6 +48,7 @@ def load_run(path: str | Path) -> Run:
     if missing:
         raise ValueError(f"{p}: not a run folder (missing {', '.join(missing)}); write one with "
                          f"`llmqueue simulate --out` or `llmqueue serve-bench --out`")
+    verify(p)          # complete (manifest written last) and unchanged since, or one line saying why
     try:
         summary = json.loads((p / "summary.json").read_text())
         req = read_run_table(p, "requests")
@@ -137,6 +139,7 @@ def plot_comparison(a: Run, b: Run, out: Path, model: BatchTimeModel | None = No
         panel.set(xlabel="batch tokens", ylabel="iteration time (ms)", title=f"iteration time ({b.label})")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return out

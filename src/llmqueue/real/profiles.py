@@ -18,6 +18,7 @@ import yaml
 
 from ..engine.batch_time import BatchTimeModel
 from ..errors import ProfileError
+from ..sim.manifest import write_text
 from .fit import FIT_NAMES, build_model
 
 ENV_VAR = "LLMQUEUE_PROFILES"
@@ -45,7 +46,7 @@ def save_profile(profile: dict, name: str, directory: str | Path | None = None) 
     """Write ``profile`` as ``NAME.yaml``; returns the path."""
     path = profile_path(name, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(_plain(profile), sort_keys=False, width=100))
+    write_text(path, yaml.safe_dump(_plain(profile), sort_keys=False, width=100))
     return path
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .summary import RunSummary
 
+from .manifest import atomic_path, seal, unseal, write_text
 from .tables import check_format, read_run_table, run_table_exists, write_table  # noqa: F401 (re-exported)
 
 
@@ -35,14 +36,15 @@ def jsonable(x: Any) -> Any:
 def write_summary(summary, out: Path) -> None:
     """``summary.json``: a :class:`~llmqueue.sim.summary.RunSummary` (or
     :class:`~llmqueue.sim.summary.NetworkSummary`), extras included, as its flat keys."""
-    (Path(out) / "summary.json").write_text(json.dumps(jsonable(summary.to_dict()), indent=2) + "\n")
+    write_text(Path(out) / "summary.json", json.dumps(jsonable(summary.to_dict()), indent=2) + "\n")
 
 
 def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: str = "") -> None:
     """One DataFrame as ``<stem>.<format>`` (CSV through pandas, as before; Parquet through
     pyarrow with the streamed writer's dtypes where they are known)."""
     if format == "csv":
-        df[columns].to_csv(path_stem.with_suffix(".csv"), index=False, na_rep=na_rep)
+        with atomic_path(path_stem.with_suffix(".csv")) as tmp:
+            df[columns].to_csv(tmp, index=False, na_rep=na_rep)
         return
     from .fast.sinks import ITERATION_DTYPES, REQUEST_DTYPES
     known = {**REQUEST_DTYPES, **ITERATION_DTYPES}
@@ -51,15 +53,18 @@ def _write_frame(df, path_stem: Path, format: str, columns: list[str], na_rep: s
     if any(d is object for d in dtypes.values()):         # text columns (batches): let pyarrow type them
         import pyarrow as pa
         import pyarrow.parquet as pq
-        pq.write_table(pa.Table.from_pandas(df[columns], preserve_index=False),
-                       path_stem.with_suffix(".parquet"))
+        with atomic_path(path_stem.with_suffix(".parquet")) as tmp:
+            pq.write_table(pa.Table.from_pandas(df[columns], preserve_index=False), tmp)
         return
     write_table(path_stem.with_suffix(".parquet"), "parquet", cols, columns, dtypes)
 
 
-def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet") -> RunSummary:
+def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet",
+              command: str = "simulate") -> RunSummary:
     """Write the run's tables and summary; returns the summary (``extra`` in its ``extra``). A run with KV memory also
-    gets preemptions.csv and memory.csv (per-iteration memory).
+    gets preemptions.csv and memory.csv (per-iteration memory). Every file is written atomically and
+    ``manifest.json`` last (:func:`~llmqueue.sim.manifest.seal`, naming ``command`` and
+    ``extra["scenario"]``): write any further file of the run before calling this.
 
     ``res`` is an in-memory :class:`~llmqueue.sim.simulate.SimResult` (tables written here) or
     a :class:`~llmqueue.sim.fast.StreamedResult` of :func:`~llmqueue.sim.stream.run_to_disk`
@@ -67,6 +72,7 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
     check_format(format)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    unseal(out)
     from .fast.result import StreamedResult
     if isinstance(res, StreamedResult):
         if res.out_dir is None or Path(res.out_dir).resolve() != out.resolve() or res.format != format:
@@ -84,8 +90,11 @@ def write_run(res, out: Path, extra: dict | None = None, format: str = "parquet"
         if res.sessions is not None:             # a session workload: one row per session
             res.sessions.to_csv(out / "sessions.csv", index=False)
         if res.memory is not None:               # the KV memory's records (what preempted when)
-            res.preemptions.to_csv(out / "preemptions.csv", index=False)
-            res.memory_iterations.to_csv(out / "memory.csv", index=False)
+            with atomic_path(out / "preemptions.csv") as tmp:
+                res.preemptions.to_csv(tmp, index=False)
+            with atomic_path(out / "memory.csv") as tmp:
+                res.memory_iterations.to_csv(tmp, index=False)
     summary = res.summary().with_extra(extra)
     write_summary(summary, out)
+    seal(out, command, scenario=(extra or {}).get("scenario"))
     return summary

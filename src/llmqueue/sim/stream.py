@@ -29,6 +29,7 @@ from .fast.result import StreamedResult
 from .fast.run import run_core, use_fast_core
 from .fast.sinks import ITERATION_COLUMNS, REQUEST_COLUMNS, DiskSink
 from .fast.state import fast_path_reason
+from .manifest import atomic_path, seal, unseal
 
 
 def streams(policy: Policy, batch_time: BatchTimeModel, *, record_composition: bool = False,
@@ -49,8 +50,14 @@ def run_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Iterable[R
     ``Request`` object is built. Write ``summary.json`` with ``write_run(result, out_dir)``.
     Raises :class:`FastPathUnavailable` for an engine the fast core cannot run (see :func:`streams`)."""
     use_fast_core("fast", policy, batch_time)
+    if out_dir is not None:
+        unseal(out_dir)      # the folder is not a finished run until write_run seals it again
     sink = DiskSink(None if out_dir is None else Path(out_dir), fmt=format)
-    run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
+    try:
+        run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
+    except BaseException:
+        sink.abort()
+        raise
     sink.close()
     return _result(sink, run, policy, batch_time, "fast", backlog=None)
 
@@ -78,32 +85,38 @@ def simulate_to_disk(policy: Policy, batch_time: BatchTimeModel, requests: Itera
     ``tuning``: memory knobs of the fast core (:func:`llmqueue.sim.fast.run_core`)."""
     fast = use_fast_core(engine, policy, batch_time)
     out = Path(out_dir)
+    unseal(out)
     sink = DiskSink(out, fmt=fmt, write_iterations=write_iterations,
                     backlog_resolution_s=backlog_resolution_s)
     run: Any
-    if fast:
-        run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
-        used = "fast"
-    else:
-        from .simulate import simulate
-        res = simulate(policy, batch_time, requests, horizon=horizon, engine="generic")
-        sink.add_requests({c: res.requests[c].to_numpy() for c in REQUEST_COLUMNS})
-        sink.add_iterations({c: res.iterations[c].to_numpy() for c in ITERATION_COLUMNS})
-        itl = ItlHistogram()
-        v, c = np.unique(res.itl, return_counts=True)
-        itl.add(v, c)
-        run = SimpleNamespace(itl=itl, labels=res.labels, end_time=res.end_time,
-                              tokens_arrived=res.tokens_arrived, tokens_processed=res.tokens_processed,
-                              tokens_left=res.tokens_left)
-        used = "generic"
+    try:
+        if fast:
+            run = run_core(policy, batch_time, requests, sink, horizon=horizon, **tuning)
+            used = "fast"
+        else:
+            from .simulate import simulate
+            res = simulate(policy, batch_time, requests, horizon=horizon, engine="generic")
+            sink.add_requests({c: res.requests[c].to_numpy() for c in REQUEST_COLUMNS})
+            sink.add_iterations({c: res.iterations[c].to_numpy() for c in ITERATION_COLUMNS})
+            itl = ItlHistogram()
+            v, c = np.unique(res.itl, return_counts=True)
+            itl.add(v, c)
+            run = SimpleNamespace(itl=itl, labels=res.labels, end_time=res.end_time,
+                                  tokens_arrived=res.tokens_arrived, tokens_processed=res.tokens_processed,
+                                  tokens_left=res.tokens_left)
+            used = "generic"
+    except BaseException:
+        sink.abort()
+        raise
     sink.close()
     backlog = sink.backlog.frame()
-    backlog_path = out / f"backlog.{fmt}"
-    if fmt == "csv":
-        backlog.to_csv(backlog_path, index=False)
-    else:
-        backlog.to_parquet(backlog_path, index=False)
+    with atomic_path(out / f"backlog.{fmt}") as tmp:
+        if fmt == "csv":
+            backlog.to_csv(tmp, index=False)
+        else:
+            backlog.to_parquet(tmp, index=False)
     result = _result(sink, run, policy, batch_time, used, backlog)
     from .output import write_summary
     write_summary(result.summary().with_extra({"engine": used}), out)
+    seal(out, "simulate_to_disk")
     return result

@@ -10,10 +10,13 @@ columns (NaN as the empty field). :func:`read_run_table` reads either into a Dat
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .manifest import temporary_name
 
 FORMATS = ("parquet", "csv")
 
@@ -58,12 +61,15 @@ def _arrow(a: np.ndarray) -> Any:
 
 class TableWriter:
     """Appends column chunks of ``columns`` to ``path`` (``fmt``: parquet or csv). The file is
-    created on :meth:`close` even if no row was written (with the header / schema of ``dtypes``)."""
+    created on :meth:`close` even if no row was written (with the header / schema of ``dtypes``).
+    Chunks go to a temporary name beside ``path``, renamed to ``path`` on :meth:`close`: a run cut
+    short never leaves a table that looks whole."""
 
     def __init__(self, path: Path, fmt: str, columns: list[str], dtypes: dict[str, Any],
                  na_rep: str = "") -> None:
         self.path, self.fmt, self.columns, self.dtypes = Path(path), check_format(fmt), columns, dtypes
         self.na_rep = na_rep
+        self.tmp_path = temporary_name(self.path)
         self._pq: Any = None
         self._csv: Any = None
         self.rows = 0
@@ -71,7 +77,7 @@ class TableWriter:
     def write(self, cols: dict[str, np.ndarray]) -> None:
         if self.fmt == "csv":
             if self._csv is None:
-                self._csv = open(self.path, "w", newline="", encoding="utf-8")
+                self._csv = open(self.tmp_path, "w", newline="", encoding="utf-8")
                 self._csv.write(",".join(self.columns) + "\n")
             self._csv.write(csv_rows(cols, self.columns, self.na_rep))
         else:
@@ -80,7 +86,7 @@ class TableWriter:
             table = pa.Table.from_arrays([_arrow(np.asarray(cols[c], dtype=self.dtypes[c])) for c in self.columns],
                                          names=self.columns)
             if self._pq is None:
-                self._pq = pq.ParquetWriter(self.path, table.schema, use_dictionary=False)
+                self._pq = pq.ParquetWriter(self.tmp_path, table.schema, use_dictionary=False)
             self._pq.write_table(table)
         self.rows += len(cols[self.columns[0]])
 
@@ -91,6 +97,19 @@ class TableWriter:
             self._pq.close()
         if self._csv is not None:
             self._csv.close()
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self) -> None:
+        """Drop what was written (a run cut short): no file at ``path``, no temporary one left."""
+        for f in (self._pq, self._csv):
+            if f is not None:
+                try:
+                    f.close()
+                except Exception:  # noqa: BLE001 (closing a half-written file: its error is not the news)
+                    pass
+        self._pq = self._csv = None
+        if self.tmp_path.exists():
+            self.tmp_path.unlink()
 
 
 def write_table(path: Path, fmt: str, cols: dict[str, np.ndarray], columns: list[str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import ReportError
+from ...sim.manifest import verify, write_text
 from . import html
 
 KINDS = {
@@ -29,6 +30,7 @@ def build_report(folder: Path, out: Path | None = None) -> Path:
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such folder")
     kind = kind_of(folder)
+    verify(folder)     # a finished run (its manifest), with every file as the manifest lists it
     if kind == "sweep":
         from .sweep_page import build
     elif kind == "reproduce":
@@ -37,5 +39,5 @@ def build_report(folder: Path, out: Path | None = None) -> Path:
         from .run_page import build
     title, body = build(folder)
     out = Path(out) if out is not None else folder / "report.html"
-    out.write_text(html.page(title, body), encoding="utf-8")
+    write_text(out, html.page(title, body))
     return out

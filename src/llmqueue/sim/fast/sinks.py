@@ -209,6 +209,12 @@ class DiskSink:
         o = np.argsort(rid, kind="stable")
         return {"ttft": ttft[o], "tpot": tpot[o], "e2el": e2el[o]}
 
+    def abort(self) -> None:
+        """Drop the tables being written (the run was interrupted or failed)."""
+        for w in (self._req, self._it):
+            if w is not None:
+                w.abort()
+
     def close(self) -> None:
         self.release(float("inf"))
         if self._req is not None:
