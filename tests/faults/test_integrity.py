@@ -31,6 +31,18 @@ def test_manifest_lists_every_file_and_same_seed_gives_same_bytes(tmp_path):
     assert (tmp_path / "a" / MANIFEST).read_bytes() == (tmp_path / "b" / MANIFEST).read_bytes()
 
 
+def test_reproduce_twice_gives_the_same_bytes_in_every_file(tmp_path):
+    """result.json, the figures and the manifest: no wall time or date in any of them."""
+    for d in ("a", "b"):
+        r = invoke("reproduce", "fig8", "--fast", "--out", tmp_path / d)
+        assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert MANIFEST in names and "result.json" in names and any(n.endswith(".png") for n in names)
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for n in names:
+        assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes(), n
+
+
 def test_non_empty_out_is_refused_and_force_leaves_no_file_of_the_earlier_run(tmp_path):
     out = tmp_path / "run"
     assert invoke(*SIM, "--composition", "--format", "csv", "--out", out).exit_code == 0

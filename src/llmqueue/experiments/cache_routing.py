@@ -20,16 +20,17 @@ first 1,500 requests of the whole trace (see :mod:`.kv_cache` for where it is lo
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
 
 from ..engine.batch_time import PiecewiseLinearBatchTime
+from ..lab.plots import save
 from ..memory.config import MemoryConfig
 from ..network.routed import simulate_routed
 from ..policies.memory_aware import VLLMV1
+from ..sim.manifest import write_text
 from ..workload.trace_stats import stats_of
 from .kv_cache import conversation_trace
 
@@ -75,7 +76,6 @@ def compare(requests, rules=RULES) -> list[dict]:
 
 def run(out: Path, *, fast: bool = False) -> dict:
     """The experiment into ``out``: cache_routing.png and result.json."""
-    t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path, arrays = conversation_trace(fast, SIZES[fast]["requests"])
@@ -94,8 +94,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
     ]
     result = {"experiment": "cache-routing", "trace": path.name, "requests": len(arrays), "replicas": REPLICAS,
               "cache_tokens": CACHE_TOKENS, "block_reuse_ceiling": ceiling, "findings": findings,
-              "figures": ["cache_routing.png"], "rows": rows, "seconds": round(time.perf_counter() - t0, 2)}
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+              "figures": ["cache_routing.png"], "rows": rows}
+    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -124,6 +124,4 @@ def _plot(rows: list[dict], ceiling: float, path: Path) -> None:
     a2.set_xticks(x, names)
     a2.set_ylabel("TTFT (ms)")
     a2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

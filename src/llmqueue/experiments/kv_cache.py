@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import TypedDict
 
 from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..engine.request import Request
 from ..errors import ExperimentError
+from ..lab.plots import save
 from ..memory.config import MemoryConfig
 from ..policies.memory_aware import VLLMV1
+from ..sim.manifest import write_text
 from ..sim.simulate import simulate
 from ..workload.arrays import RequestArrays
 from ..workload.mooncake import read_mooncake_arrays
@@ -100,7 +101,6 @@ def sweep(requests: list[Request], capacities: tuple[int, ...]) -> list[dict]:
 
 def run(out: Path, *, fast: bool = False) -> dict:
     """The experiment into ``out``: kv_cache.png and result.json."""
-    t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path, arrays = conversation_trace(fast)
@@ -118,8 +118,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
     ]
     result = {"experiment": "kv-cache", "trace": path.name, "requests": len(arrays),
               "block_reuse_ceiling": st.block_reuse_ceiling, "findings": findings, "figures": ["kv_cache.png"],
-              "rows": rows, "seconds": round(time.perf_counter() - t0, 2)}
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+              "rows": rows}
+    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -159,6 +159,4 @@ def _plot(rows: list[dict], ceiling: float, path: Path) -> None:
     a2.set_ylabel("TTFT (s)")
     a2.legend(fontsize=8)
     a2.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
