@@ -136,6 +136,8 @@ class KVManager:
         self._empty_hashes: set[Hashable] = set()              # hashes that own no whole KV block, seen
         self._pins: list[tuple[float, int, list[Hashable]]] = []    # (until, seq, keys): a heap
         self._pin_seq = 0
+        self._pin_tags: dict[Hashable, int] = {}               # tag -> seq of its pin (pin_prefix)
+        self._tag_of: dict[int, Hashable] = {}                 # seq -> tag
         self.host_blocks = host_blocks                         # second tier: evicted keys kept in host memory
         self._host: OrderedDict[Hashable, None] = OrderedDict()
         self._noted: set[int] = set()                          # requests whose empty hashes are noted
@@ -238,16 +240,68 @@ class KVManager:
         """Pins not yet expired."""
         return len(self._pins)
 
+    def pin_prefix(self, request: Request, until: float, tag: Hashable) -> int:
+        """Keep the leading cached blocks of ``request``'s keys (its prompt's shared prefix, whether
+        or not a request holds them now) until ``until`` or until :meth:`unpin` of ``tag``; a tag's
+        earlier pin is replaced. The hint of a driver that knows a request continuing this chain
+        will come (a network workflow's next step on this engine). Returns the blocks pinned."""
+        if not self.prefix_caching or (request.prefix_id is None and request.block_hashes is None):
+            self.unpin(tag)
+            return 0
+        keys = block_keys(request, self.block_size, shared_tokens(request) // self.block_size)
+        cached = self._cached
+        k = 0
+        while k < len(keys) and keys[k] in cached:
+            k += 1
+        if k:
+            run = list(keys[:k])
+            root = cached[run[0]].root
+            leaves = self._trees[root][1]
+            for h in run:
+                c = cached[h]
+                if c.refs == 0:
+                    self._evictable -= 1
+                    leaves.pop(h, None)
+                c.refs += 1
+            self._trees.move_to_end(root)
+        self.unpin(tag)
+        if k:
+            self._pin_seq += 1
+            heapq.heappush(self._pins, (until, self._pin_seq, run))
+            self._pin_tags[tag] = self._pin_seq
+            self._tag_of[self._pin_seq] = tag
+        return k
+
+    def unpin(self, tag: Hashable) -> None:
+        """Drop the pin of ``tag`` (:meth:`pin_prefix`), if it has one."""
+        seq = self._pin_tags.pop(tag, None)
+        if seq is None:
+            return
+        del self._tag_of[seq]
+        pins = self._pins
+        i = next(i for i, p in enumerate(pins) if p[1] == seq)
+        entry = pins[i]
+        pins[i] = pins[-1]
+        pins.pop()
+        heapq.heapify(pins)
+        self._unref(entry[2])
+
+    def _drop(self, entry: tuple[float, int, list[Hashable]]) -> None:
+        tag = self._tag_of.pop(entry[1], None)
+        if tag is not None:
+            del self._pin_tags[tag]
+        self._unref(entry[2])
+
     def expire_first(self) -> None:
         """Drop the pin that expires first, now (when pins would stall the engine)."""
         if self._pins:
-            self._unref(heapq.heappop(self._pins)[2])
+            self._drop(heapq.heappop(self._pins))
 
     def expire(self, now: float) -> None:
         """Drop the pins whose time has come (all of them with ``now = inf``)."""
         pins = self._pins
         while pins and pins[0][0] <= now:
-            self._unref(heapq.heappop(pins)[2])
+            self._drop(heapq.heappop(pins))
 
     def _take(self) -> int:
         if self._free:
