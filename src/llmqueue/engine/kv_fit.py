@@ -88,8 +88,6 @@ class KVFit:
                                                       prefix_caching=memory.prefix_caching,
                                                       host_blocks=memory.host_blocks)
         self.ttl = memory.ttl_s if memory.eviction == "ttl" else 0.0
-        # workflow retention: pins (set by a network driver, KVManager.pin_prefix) go before any preemption
-        self.unpin_first = memory.eviction == "workflow"
         self.host_fetched_tokens = 0               # prompt tokens a hit fetched from the host tier
         if (self.kv.num_blocks, self.kv.block_size) != (memory.num_blocks, memory.block_size):
             raise ValueError("the KV manager's blocks differ from the memory configuration")
@@ -139,7 +137,7 @@ class KVFit:
         """The part of the policy's (validated) ``plan`` that runs, with its blocks reserved."""
         self.step_events, self.step_preempt, self.step_swap_tokens = [], 0, 0
         core = self.core
-        if self.kv.pinned:
+        if self.kv.pinned or self.kv.marked:
             self.kv.expire(now)
         kept = self._fit(plan, now, allow_new=True)
         if kept.is_empty and core.states:
@@ -183,9 +181,6 @@ class KVFit:
                     kv.grow(rid, tokens)
                     kept.add(rid)
                     break
-                if self.unpin_first and kv.pinned:   # a pinned prefix goes before a running request
-                    kv.expire_first()
-                    continue
                 if victims is None:
                     victims = self._victim_ranking(now)
                 victim = next(v for v in victims if v in held)
