@@ -30,6 +30,10 @@ whatever runs the model.
   or drops a reference to it), and within it the unreferenced leaf that became evictable first;
   evicting a leaf may make its parent an evictable leaf. With one chain per root (a
   ``prefix_id`` workload) this is the least recently used chain, from its tail.
+- Retention beyond LRU: :meth:`pin` keeps a finished request's prefix referenced until a time
+  (TTL: the blocks are not free memory); :meth:`pin_prefix` marks a chain a driver knows will be
+  wanted again (a network workflow's next step): marked blocks stay free memory, but eviction
+  takes every unmarked evictable block first.
 
 Keys: a request with ``block_hashes`` (a Mooncake trace, a session's turns) shares the KV blocks
 whose whole content its hashes determine: hash ``j`` stands for prompt tokens

@@ -19,9 +19,17 @@ kernel), and it enters a decode engine of the decode pool with its prompt alread
 (``EngineCore.add`` with ``prefill_done``), where it needs KV memory for its whole context.
 The visits table has both parts (two request ids, the engine tells which pool).
 
+A class with ``share_context`` (:mod:`.context`) makes each job's visits one growing token
+stream: a visit's prompt is the job's context so far plus the step's draw (its new tokens), with
+block hashes, so engines with prefix caching serve the shared part. On an engine whose memory
+has ``eviction: workflow``, a completed visit's cached prompt is marked
+(:meth:`KVManager.pin_prefix`, evicted last) while the job may still visit that engine, until
+its next visit there completes, the job ends or the engine's ``ttl_s`` passes.
+
 Randomness: one ``SeedSequence(seed)``; class c uses its child c, whose children are
 0: arrival gaps, 1 + 2s / 2 + 2s: prompt / decode tokens of step s, 1 + 2S: routing and
-repeats (S steps). Router r uses child C + r of the root (C classes). So a one-class,
+repeats (S steps), 2 + 2S: the jobs' context keys (classes with ``share_context`` only).
+Router r uses child C + r of the root (C classes). So a one-class,
 one-step network draws exactly what ``Workload.requests(SeedSequence(seed).spawn_key (0,))``
 draws, and gives the single-engine results request for request.
 
