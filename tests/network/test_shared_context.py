@@ -142,3 +142,22 @@ def test_same_seed_same_results_with_shared_context():
     b = simulate_network(_chain(["a", "b", "a"], 50, 30, rate=2.0), 3, duration=10.0)
     pd.testing.assert_frame_equal(a.visits, b.visits)
     assert np.isfinite(a.visits["completion_time"]).all()
+
+
+def test_scenario_form(tmp_path):
+    from pathlib import Path
+
+    from llmqueue.config import load_scenario
+    doc = (Path(__file__).parents[2] / "docs" / "agentic.md").read_text()
+    start = doc.index("name: agents-share-context")
+    p = tmp_path / "agents.yaml"
+    p.write_text(doc[start:doc.index("```", start)])
+    net = load_scenario(str(p)).build_network()
+    cls = net.classes[0]
+    assert cls.share_context and cls.hash_block_tokens == 16
+    assert net.engine("llm").memory.eviction == "workflow" and not net.engines[1].memory
+    res = simulate_network(net, 1, duration=20.0)
+    assert res.tokens["llm"]["cached"] > 0 and res.jobs["completion_time"].notna().all()
+    p.write_text(p.read_text().replace("share_context: true", "share_context: maybe"))
+    with pytest.raises(Exception, match="share_context"):
+        load_scenario(str(p))
