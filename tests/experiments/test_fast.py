@@ -34,3 +34,14 @@ def test_fork_join_fast(tmp_path):
     res = run_experiment("fork-join", tmp_path, fast=True)
     assert res["horizon_s"] == 750.0 < experiment("fork-join").sizes(False)["horizon_s"]
     assert res["bracket"]["sarathi"] == {"largest_bounded_rho": 0.97, "smallest_diverging_rho": 1.03}
+
+
+def test_agent_retention_fast(tmp_path):
+    res = run_experiment("agent-retention", tmp_path, fast=True)
+    assert res["duration_s"] == 60.0 < experiment("agent-retention").sizes(False)["duration_s"]
+    by = {(r["capacity"], r["eviction"]): r for r in res["rows"]}
+    ceiling = res["ceiling"]["hit_rate"]
+    assert by[(12288, "workflow")]["hit_rate"] > by[(12288, "lru")]["hit_rate"] + 0.1
+    assert all(r["hit_rate"] <= ceiling + 1e-12 for r in res["rows"])
+    assert by[(24576, "workflow")]["hit_rate"] == ceiling          # ample: every rule reaches it
+    assert (tmp_path / "agent_retention.png").exists()

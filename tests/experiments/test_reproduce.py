@@ -87,7 +87,7 @@ def _smaller(fast, full) -> bool:
 def test_every_experiment_has_one_signature_and_a_smaller_fast_size():
     assert [e.name for e in EXPERIMENTS] == ["fig8", "stability-contrast", "theorem2", "vertex-c", "token-budget",
                                              "rybko-stolyar", "fork-join", "memory-bound", "pd-split", "kv-cache",
-                                             "cache-routing"]
+                                             "cache-routing", "agent-retention"]
     for e in EXPERIMENTS:
         params = inspect.signature(e.module().run).parameters
         assert list(params)[0] == "out" and params["fast"].kind is inspect.Parameter.KEYWORD_ONLY, e.name

@@ -194,7 +194,8 @@ class MemorySpec(Strict):
     preemption: Literal["recompute", "swap"] = "recompute"
     swap_us_per_token: NonNegFloat | None = None   # default: from the GPU's host link, else 0
     prefix_caching: bool = False             # requests with the same prefix_id share its KV blocks
-    eviction: Literal["lru", "ttl"] = "lru"  # ttl: a finished request's cached prefix is kept ttl_s first
+    eviction: Literal["lru", "ttl", "workflow"] = "lru"  # ttl: a finished request's cached prefix is kept
+    # ttl_s first; workflow: a network job's prefix is kept while its workflow will come back (docs/agentic.md)
     ttl_s: NonNegFloat = 0.0
     host_cache_tokens: Annotated[int, Field(ge=0)] = 0   # host-memory tier for evicted prefix blocks
 
@@ -210,7 +211,7 @@ class MemorySpec(Strict):
         if self.eviction == "ttl" and not self.ttl_s > 0:
             raise ValueError("eviction 'ttl' needs ttl_s > 0 (seconds a finished request's prefix is kept)")
         if (self.eviction != "lru" or self.host_cache_tokens) and not self.prefix_caching:
-            raise ValueError("eviction 'ttl' and host_cache_tokens retain prefix-cache blocks: "
+            raise ValueError("eviction 'ttl' / 'workflow' and host_cache_tokens retain prefix-cache blocks: "
                              "they need prefix_caching: true")
         b = self.budget()  # unknown presets, or weights that do not fit, fail here with the reason
         cap = self.capacity_tokens if b is None else b.capacity_tokens

@@ -14,7 +14,17 @@ from typing import Annotated
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from .engine import NetEngineSpec
-from .fields import ArrivalSpec, LengthSpec, NonNegFloat, PosFloat, Prob, RouterRule, Strict, field_errors
+from .fields import (
+    ArrivalSpec,
+    LengthSpec,
+    NonNegFloat,
+    PosFloat,
+    PosTokenCount,
+    Prob,
+    RouterRule,
+    Strict,
+    field_errors,
+)
 
 
 class StepSpec(Strict):
@@ -108,6 +118,8 @@ class ClassSpec(Strict):
     name: str
     arrival: ArrivalSpec
     workflow: WorkflowSpec
+    share_context: bool = False          # visits form one growing token stream (docs/agentic.md)
+    hash_block_tokens: PosTokenCount = 16   # block size of that stream's block hashes
 
     def labels(self) -> list[tuple[tuple, str]]:
         """``(location, label)`` of every step: its ``label``, else ``<class>.<step name>``."""
@@ -237,7 +249,8 @@ class NetworkSpec(Strict):
         classes = []
         for ci, c in enumerate(self.classes):
             try:
-                classes.append(JobClass(c.name, c.arrival.build(), c.workflow.build(base)))
+                classes.append(JobClass(c.name, c.arrival.build(), c.workflow.build(base), c.share_context,
+                                        c.hash_block_tokens))
             except ValueError as err:
                 raise ValueError(f"network.classes.{ci}.workflow: {err}") from None
         try:

@@ -30,6 +30,10 @@ whatever runs the model.
   or drops a reference to it), and within it the unreferenced leaf that became evictable first;
   evicting a leaf may make its parent an evictable leaf. With one chain per root (a
   ``prefix_id`` workload) this is the least recently used chain, from its tail.
+- Retention beyond LRU: :meth:`pin` keeps a finished request's prefix referenced until a time
+  (TTL: the blocks are not free memory); :meth:`pin_prefix` marks a chain a driver knows will be
+  wanted again (a network workflow's next step): marked blocks stay free memory, but eviction
+  takes every unmarked evictable block first.
 
 Keys: a request with ``block_hashes`` (a Mooncake trace, a session's turns) shares the KV blocks
 whose whole content its hashes determine: hash ``j`` stands for prompt tokens
@@ -136,6 +140,10 @@ class KVManager:
         self._empty_hashes: set[Hashable] = set()              # hashes that own no whole KV block, seen
         self._pins: list[tuple[float, int, list[Hashable]]] = []    # (until, seq, keys): a heap
         self._pin_seq = 0
+        # pin_prefix: evicted last. key -> marks, tag -> (seq, keys), heap of (until, seq, tag)
+        self._soft: dict[Hashable, int] = {}
+        self._soft_pins: dict[Hashable, tuple[int, tuple[Hashable, ...]]] = {}
+        self._soft_until: list[tuple[float, int, Hashable]] = []
         self.host_blocks = host_blocks                         # second tier: evicted keys kept in host memory
         self._host: OrderedDict[Hashable, None] = OrderedDict()
         self._noted: set[int] = set()                          # requests whose empty hashes are noted
@@ -238,6 +246,54 @@ class KVManager:
         """Pins not yet expired."""
         return len(self._pins)
 
+    def pin_prefix(self, request: Request, until: float, tag: Hashable) -> int:
+        """Mark the leading cached blocks of ``request``'s keys (its prompt's shared prefix, whether
+        or not a request holds them now) as wanted again soon, until ``until`` or :meth:`unpin` of
+        ``tag`` (a tag's earlier mark is replaced): the hint of a driver that knows a request
+        continuing this chain will come (a network workflow's next step on this engine).
+
+        Unlike :meth:`pin`, this takes no memory from anyone: the blocks stay free memory, but
+        eviction takes every unmarked evictable block first (workflow retention). A tag should
+        own its chain (another tag marking the same blocks may lose its mark when the first tag's
+        is dropped after an eviction). Returns the blocks marked."""
+        self.unpin(tag)
+        if not self.prefix_caching or (request.prefix_id is None and request.block_hashes is None):
+            return 0
+        keys = block_keys(request, self.block_size, shared_tokens(request) // self.block_size)
+        cached, soft = self._cached, self._soft
+        k = 0
+        while k < len(keys) and keys[k] in cached:
+            k += 1
+        if not k:
+            return 0
+        run = keys[:k]
+        for h in run:
+            soft[h] = soft.get(h, 0) + 1
+        self._pin_seq += 1
+        self._soft_pins[tag] = (self._pin_seq, run)
+        if until < float("inf"):
+            heapq.heappush(self._soft_until, (until, self._pin_seq, tag))
+        return k
+
+    def unpin(self, tag: Hashable) -> None:
+        """Drop the mark of ``tag`` (:meth:`pin_prefix`), if it has one."""
+        pin = self._soft_pins.pop(tag, None)
+        if pin is None:
+            return
+        soft = self._soft
+        for h in pin[1]:
+            n = soft.get(h)
+            if n is not None:               # (an evicted block lost its mark)
+                if n > 1:
+                    soft[h] = n - 1
+                else:
+                    del soft[h]
+
+    @property
+    def marked(self) -> int:
+        """Marks of :meth:`pin_prefix` in force."""
+        return len(self._soft_pins)
+
     def expire_first(self) -> None:
         """Drop the pin that expires first, now (when pins would stall the engine)."""
         if self._pins:
@@ -248,6 +304,12 @@ class KVManager:
         pins = self._pins
         while pins and pins[0][0] <= now:
             self._unref(heapq.heappop(pins)[2])
+        marks = self._soft_until
+        while marks and marks[0][0] <= now:
+            _, seq, tag = heapq.heappop(marks)
+            pin = self._soft_pins.get(tag)
+            if pin is not None and pin[0] == seq:
+                self.unpin(tag)
 
     def _take(self) -> int:
         if self._free:
@@ -262,30 +324,40 @@ class KVManager:
         return heapq.heappop(self._free)
 
     def _evict_one(self) -> int:
-        """Reclaim an unreferenced leaf of the least recently used tree that has one."""
-        for root, (size, leaves) in self._trees.items():
-            if not leaves:
-                continue
-            key = next(iter(leaves))
-            del leaves[key]
-            c = self._cached.pop(key)
-            del self._hash_of[c.block]
-            size[0] -= 1
-            if c.parent is not None:
-                p = self._cached[c.parent]
-                p.children -= 1
-                if p.children == 0 and p.refs == 0:
-                    leaves[c.parent] = None
-            if not size[0]:
-                del self._trees[root]
-            self._evictable -= 1
-            if self.host_blocks:                  # the second tier keeps a copy (LRU)
-                host = self._host
-                host[key] = None
-                if len(host) > self.host_blocks:
-                    host.popitem(last=False)
-            return c.block
+        """Reclaim an unreferenced leaf of the least recently used tree that has one; with marks
+        (:meth:`pin_prefix`), an unmarked one if there is any."""
+        soft = self._soft
+        if soft:
+            for root, (_, leaves) in self._trees.items():
+                for key in leaves:
+                    if key not in soft:
+                        return self._evict(root, key)
+        for root, (_, leaves) in self._trees.items():
+            if leaves:
+                return self._evict(root, next(iter(leaves)))
         raise AssertionError("evictable count out of step with the cache")   # pragma: no cover
+
+    def _evict(self, root: Hashable, key: Hashable) -> int:
+        size, leaves = self._trees[root]
+        del leaves[key]
+        self._soft.pop(key, None)
+        c = self._cached.pop(key)
+        del self._hash_of[c.block]
+        size[0] -= 1
+        if c.parent is not None:
+            p = self._cached[c.parent]
+            p.children -= 1
+            if p.children == 0 and p.refs == 0:
+                leaves[c.parent] = None
+        if not size[0]:
+            del self._trees[root]
+        self._evictable -= 1
+        if self.host_blocks:                  # the second tier keeps a copy (LRU)
+            host = self._host
+            host[key] = None
+            if len(host) > self.host_blocks:
+                host.popitem(last=False)
+        return c.block
 
     # -- prefix caching -----------------------------------------------------------------------
     def _keys(self, request: Request, blocks: int) -> tuple[Hashable, ...]:
@@ -522,3 +594,4 @@ class KVManager:
         evictable = sum(c.refs == 0 for c in self._cached.values())
         assert evictable == self._evictable and len(self._cached) == len(self._hash_of)
         assert len(self._host) <= self.host_blocks
+        assert set(self._soft) <= set(self._cached), "a mark on a block that is not cached"

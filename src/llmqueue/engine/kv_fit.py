@@ -137,7 +137,7 @@ class KVFit:
         """The part of the policy's (validated) ``plan`` that runs, with its blocks reserved."""
         self.step_events, self.step_preempt, self.step_swap_tokens = [], 0, 0
         core = self.core
-        if self.kv.pinned:
+        if self.kv.pinned or self.kv.marked:
             self.kv.expire(now)
         kept = self._fit(plan, now, allow_new=True)
         if kept.is_empty and core.states:

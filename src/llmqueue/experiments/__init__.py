@@ -80,6 +80,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "conversation trace, with the unbounded-cache ceiling", "memory", _lazy("kv_cache")),
     Experiment("cache-routing", "cache-aware routing against JSQ over replicas with prefix caches: hit rate, "
                "TTFT and throughput on Mooncake's conversation trace", "network", _lazy("cache_routing")),
+    Experiment("agent-retention", "agents whose LLM calls share context: prefix-cache hit rate and latency against "
+               "the KV cache size under LRU, TTL and workflow-aware retention", "network", _lazy("agent_retention")),
 )
 
 _BY_NAME = {e.name: e for e in EXPERIMENTS}

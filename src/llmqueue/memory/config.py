@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PREEMPTION_MODES = ("recompute", "swap")
-EVICTION_POLICIES = ("lru", "ttl")
+EVICTION_POLICIES = ("lru", "ttl", "workflow")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,10 @@ class MemoryConfig:
     exactly as without it. Retention of cached blocks (docs/agentic.md): ``eviction`` "lru"
     (unreferenced blocks are evicted least recently used first) or "ttl" (a finished request's
     cached prefix is pinned for ``ttl_s`` seconds first, as while its session waits on a tool
-    call); ``host_cache_tokens`` > 0 keeps evicted blocks in a host-memory tier of that size
+    call) or "workflow" (a network run pins the cached prompt of a job whose workflow will
+    visit this engine again, until the job's next visit here completes, the job ends, or
+    ``ttl_s`` seconds pass when ``ttl_s`` > 0; pins are dropped before any preemption and
+    whenever nothing could run); ``host_cache_tokens`` > 0 keeps evicted blocks in a host-memory tier of that size
     (LRU), from which a later hit fetches them back at ``swap_s_per_token`` seconds per token,
     added to the iteration, instead of recomputing them.
     """
@@ -63,7 +66,7 @@ class MemoryConfig:
         if not isinstance(self.host_cache_tokens, int) or self.host_cache_tokens < 0:
             raise ValueError(f"memory.host_cache_tokens must be an integer >= 0, got {self.host_cache_tokens!r}")
         if (self.eviction != "lru" or self.host_cache_tokens) and not self.prefix_caching:
-            raise ValueError("memory.eviction 'ttl' and host_cache_tokens retain prefix-cache blocks: "
+            raise ValueError("memory.eviction 'ttl' / 'workflow' and host_cache_tokens retain prefix-cache blocks: "
                              "they need prefix_caching: true")
         if self.host_capacity_tokens is not None and self.host_capacity_tokens < 0:
             raise ValueError(f"memory.host_capacity_tokens must be >= 0, got {self.host_capacity_tokens}")
@@ -87,6 +90,8 @@ class MemoryConfig:
         cache = ", prefix caching" if self.prefix_caching else ""
         if self.eviction == "ttl":
             cache += f" (TTL {self.ttl_s:g} s)"
+        elif self.eviction == "workflow":
+            cache += " (workflow retention" + (f", at most {self.ttl_s:g} s)" if self.ttl_s else ")")
         if self.host_cache_tokens:
             cache += f", host cache {self.host_cache_tokens} tokens"
         return (f"KV cache {self.num_blocks * self.block_size} tokens ({self.num_blocks} blocks of "

@@ -136,16 +136,28 @@ class Disaggregation:
 
 @dataclass(frozen=True)
 class JobClass:
-    """Jobs that arrive by ``arrival`` and follow ``workflow`` (labels default to ``<name>.<step>``)."""
+    """Jobs that arrive by ``arrival`` and follow ``workflow`` (labels default to ``<name>.<step>``).
+
+    ``share_context``: a job's visits form one growing token stream (:mod:`.context`): a visit's
+    prompt is the job's context so far (earlier visits' new prompt tokens and outputs) plus its
+    step's ``prompt_tokens`` draw (the new tokens), with block hashes of ``hash_block_tokens``
+    tokens so that an engine with prefix caching serves the shared part from its cache."""
 
     name: str
     arrival: ArrivalProcess
     workflow: Workflow
+    # not in the repr, so a network without them prints (and hashes in tests) as before
+    share_context: bool = dc_field(default=False, repr=False)
+    hash_block_tokens: int = dc_field(default=16, repr=False)
 
     def __post_init__(self) -> None:
         _check_parts("a job class", self.name, "class", (
             ("arrival", self.arrival, ArrivalProcess, "an arrival process"),
-            ("workflow", self.workflow, Workflow, "a Workflow")))
+            ("workflow", self.workflow, Workflow, "a Workflow"),
+            ("share_context", self.share_context, bool, "true or false")))
+        if not (isinstance(self.hash_block_tokens, int) and self.hash_block_tokens >= 1):
+            raise ValueError(f"class {self.name!r}: hash_block_tokens must be an integer >= 1, "
+                             f"got {self.hash_block_tokens!r}")
         object.__setattr__(self, "workflow", self.workflow.with_labels(self.name))
 
     @property

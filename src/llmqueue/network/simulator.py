@@ -19,9 +19,17 @@ kernel), and it enters a decode engine of the decode pool with its prompt alread
 (``EngineCore.add`` with ``prefill_done``), where it needs KV memory for its whole context.
 The visits table has both parts (two request ids, the engine tells which pool).
 
+A class with ``share_context`` (:mod:`.context`) makes each job's visits one growing token
+stream: a visit's prompt is the job's context so far plus the step's draw (its new tokens), with
+block hashes, so engines with prefix caching serve the shared part. On an engine whose memory
+has ``eviction: workflow``, a completed visit's cached prompt is marked
+(:meth:`KVManager.pin_prefix`, evicted last) while the job may still visit that engine, until
+its next visit there completes, the job ends or the engine's ``ttl_s`` passes.
+
 Randomness: one ``SeedSequence(seed)``; class c uses its child c, whose children are
 0: arrival gaps, 1 + 2s / 2 + 2s: prompt / decode tokens of step s, 1 + 2S: routing and
-repeats (S steps). Router r uses child C + r of the root (C classes). So a one-class,
+repeats (S steps), 2 + 2S: the jobs' context keys (classes with ``share_context`` only).
+Router r uses child C + r of the root (C classes). So a one-class,
 one-step network draws exactly what ``Workload.requests(SeedSequence(seed).spawn_key (0,))``
 draws, and gives the single-engine results request for request.
 
@@ -46,6 +54,7 @@ from ..sim.kernel import ARRIVAL, Kernel
 from ..workload.arrivals import CHUNK
 from ..workload.workload import child_generators
 from .board import BacklogBoard
+from .context import JobContext
 from .model import Network
 from .pressure import MaxPressure
 from .result import NetworkResult, build_result
@@ -60,13 +69,16 @@ def _draws(dist, rng: np.random.Generator):
 
 
 class _Job:
-    __slots__ = ("job_id", "ci", "arrival", "active", "deps", "visits")
+    __slots__ = ("job_id", "ci", "arrival", "active", "deps", "visits", "ctx", "running", "pinned")
 
     def __init__(self, job_id: int, ci: int, arrival: float, deps: list[int]) -> None:
         self.job_id, self.ci, self.arrival = job_id, ci, arrival
         self.active = 0
         self.deps = deps
         self.visits = 0
+        self.ctx: JobContext | None = None     # shared context only
+        self.running: dict[int, int] = {}      # step -> visits in flight (shared context only)
+        self.pinned: set[int] = set()          # engines holding a workflow pin of this job
 
 
 class _ClassRun:
@@ -88,6 +100,9 @@ class _ClassRun:
         self.repeat = [s.repeat for s in wf.steps]
         self.labels = [s.label for s in wf.steps]
         self.routing = wf.kind == "routing"
+        self.shared = cls.share_context
+        if self.shared:     # one more child stream, only for shared context: the jobs' random keys
+            self.keys = child_generators(np.random.SeedSequence(seed, spawn_key=(ci,)), 3 + 2 * n)[2 + 2 * n]
 
 
 class _NetworkRun:
@@ -115,6 +130,15 @@ class _NetworkRun:
                                        child_generators(np.random.SeedSequence(seed, spawn_key=(n_cls + k,)), 1)[0])
                    for k, r in enumerate(net.routers)}
         self.classes = [_ClassRun(ci, c, seed) for ci, c in enumerate(net.classes)]
+        # workflow retention: engines whose KV memory keeps the prefix of a job that will come back
+        self.retain = {i: (e.memory.ttl_s or math.inf) for i, e in enumerate(net.engines)
+                       if e.memory is not None and e.memory.eviction == "workflow" and e.memory.prefix_caching}
+        index = {e.name: i for i, e in enumerate(net.engines)}
+        self.reach = [_reach(c.workflow, [frozenset(index[x] for x in net.members(st.engine))
+                                          for st in c.workflow.steps])
+                      if cr.shared and self.retain else [] for c, cr in zip(net.classes, self.classes, strict=True)]
+        self.ctx_visit: dict[int, tuple[int, int, int]] = {}   # request id -> (segment, new tokens, engine)
+        self._last_rid, self._last_ei = -1, -1                  # the request _submit made last, its engine
         # where each step's visits go: an engine (fixed) or a router (chosen per visit)
         self.target = [[routers.get(s.engine, by_name.get(s.engine)) for s in c.workflow.steps]
                        for c in net.classes]
@@ -147,6 +171,8 @@ class _NetworkRun:
 
     def _arrive(self, cr: _ClassRun) -> None:
         job = _Job(next(self.job_ids), cr.ci, self.kernel.now, list(cr.deps0))
+        if cr.shared:
+            job.ctx = JobContext(int(cr.keys.integers(0, 2 ** 63)), cr.cls.hash_block_tokens)
         self.jobs_in_system += 1
         self.last_event = self.kernel.now
         for s in cr.entry:
@@ -159,38 +185,54 @@ class _NetworkRun:
         p, d = next(cr.prompt[s]), next(cr.decode[s])
         job.active += 1
         job.visits += 1
+        ctx = job.ctx
+        if ctx is not None:
+            job.running[s] = job.running.get(s, 0) + 1
         if p + d == 0:                      # no work: passes through at once
             self._after_visit(job, s)
             return
+        hashes = None
+        if ctx is not None:                 # the prompt: the job's context so far + p new tokens
+            sid, new = ctx.new_segment(), p
+            p, hashes = ctx.prompt(new, sid)
         target = self.target[job.ci][s]
         if self.split[job.ci][s] and d > 0:
             if p == 0:                      # nothing to prefill or transfer
                 self._decode(job, s, None, p, d)
-                return
-            rid = self._submit(target, job, s, p, 0)
-            self.handoff[rid] = d
-            return
-        self._submit(target, job, s, p, d)
+            else:
+                rid = self._submit(target, job, s, p, 0, hashes=hashes)
+                self.handoff[rid] = d
+        else:
+            rid = self._submit(target, job, s, p, d, hashes=hashes)
+        if ctx is not None:
+            self.ctx_visit[self._last_rid] = (sid, new, self._last_ei)
 
     def _submit(self, target: SimEngine | RouterState | None, job: _Job, s: int, p: int, d: int,
-                prefill_done: int = 0) -> int:
+                prefill_done: int = 0, hashes: tuple[int, ...] | None = None) -> int:
         rid = next(self.rids)
         label = self.classes[job.ci].labels[s]
-        request = Request(rid, self.kernel.now, p, d, label)
+        request = (Request(rid, self.kernel.now, p, d, label) if hashes is None else
+                   Request(rid, self.kernel.now, p, d, label, block_hashes=hashes,
+                           hash_block_tokens=self.classes[job.ci].cls.hash_block_tokens))
         engine = target.choose(request) if isinstance(target, RouterState) else target
         assert engine is not None  # every step's target is an engine or a router (checked by Network)
         ei = self.engine_index[engine]
+        self._last_rid, self._last_ei = rid, ei
         self.meta[rid] = (job, s)
         self.visit_rows.append((rid, job.job_id, job.ci, s, ei))
         self.board.submitted(ei, rid, label, p + d - prefill_done)
         engine.submit(request, prefill_done)
         return rid
 
-    def _decode(self, job: _Job, s: int, prefill_rid: int | None, p: int, d: int) -> None:
+    def _decode(self, job: _Job, s: int, prefill_rid: int | None, p: int, d: int,
+                hashes: tuple[int, ...] | None = None) -> None:
         """The decode part of a split visit: a decode engine receives it with its prompt computed."""
         if prefill_rid is not None:
             del self.meta[prefill_rid]
-        self._submit(self.decode_pool, job, s, p, d, prefill_done=p)
+        self._submit(self.decode_pool, job, s, p, d, prefill_done=p, hashes=hashes)
+        if prefill_rid is not None and prefill_rid in self.ctx_visit:
+            sid, new, _ = self.ctx_visit.pop(prefill_rid)
+            self.ctx_visit[self._last_rid] = (sid, new, self._last_ei)
 
     def _visit_done(self, request: Request, time: float) -> None:
         rid = request.request_id
@@ -201,14 +243,51 @@ class _NetworkRun:
             job, s = self.meta[rid]
             p = request.prompt_tokens
             assert self.dis is not None
-            self.kernel.schedule(time + self.dis.transfer_s(p), lambda: self._decode(job, s, rid, p, d), ARRIVAL)
+            h = request.block_hashes
+            self.kernel.schedule(time + self.dis.transfer_s(p), lambda: self._decode(job, s, rid, p, d, h), ARRIVAL)
             return
         job, s = self.meta.pop(rid)
+        visit = self.ctx_visit.pop(rid, None)
+        if visit is not None:               # the stream grows by the visit's new tokens, then its output
+            ctx = job.ctx
+            assert ctx is not None
+            ctx.append(visit[0], visit[1])
+            ctx.append(ctx.new_segment(), request.decode_tokens)
         self._after_visit(job, s)
+        if visit is not None and self.retain and job.active:
+            self._retain(job, request, visit[2])
+
+    def _retain(self, job: _Job, request: Request, ei: int) -> None:
+        """Workflow retention: pin ``request``'s cached prompt on engine ``ei`` when the job may
+        still visit it (a step in flight, or one reachable from them, targets it), until the job's
+        next visit there completes, the job ends or the engine's ``ttl_s``; drop the job's pins on
+        engines it can no longer reach."""
+        reach = self.reach[job.ci]
+        future: set[int] = set()
+        for a, n in job.running.items():
+            if n:
+                future |= reach[a]
+        if ei in self.retain and ei in future:
+            kv = self.engines[ei].core.kv
+            assert kv is not None
+            if kv.pin_prefix(request, self.kernel.now + self.retain[ei], job.job_id):
+                job.pinned.add(ei)
+            else:
+                job.pinned.discard(ei)
+        for e in [e for e in job.pinned if e not in future]:
+            self._unpin(job, e)
+
+    def _unpin(self, job: _Job, e: int) -> None:
+        kv = self.engines[e].core.kv
+        assert kv is not None
+        kv.unpin(job.job_id)
+        job.pinned.discard(e)
 
     def _after_visit(self, job: _Job, s: int) -> None:
         cr = self.classes[job.ci]
         job.active -= 1
+        if job.ctx is not None:
+            job.running[s] -= 1
         if cr.repeat[s] > 0 and cr.route.random() < cr.repeat[s]:
             self._start(job, s)
         elif cr.routing:
@@ -225,6 +304,8 @@ class _NetworkRun:
                 if job.deps[j] == 0:
                     self._start(job, j)
         if job.active == 0:
+            for e in list(job.pinned):
+                self._unpin(job, e)
             self.jobs_in_system -= 1
             self.job_rows.append((job.job_id, job.ci, job.arrival, self.kernel.now, job.visits))
 
@@ -232,6 +313,21 @@ class _NetworkRun:
     @property
     def idle(self) -> bool:
         return self.kernel.peek() is None
+
+
+def _reach(wf, targets: list[frozenset[int]]) -> list[frozenset[int]]:
+    """For each step: the engines of the steps a job may visit from it on, itself included
+    (later DAG steps, routing targets, repeats and loops)."""
+    out = []
+    for i in range(len(wf.steps)):
+        seen, todo = {i}, [i]
+        while todo:
+            for j, p in wf.successors(todo.pop()):
+                if p > 0 and j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        out.append(frozenset().union(*(targets[j] for j in seen)))
+    return out
 
 
 #: Bytes per visit of a network run's records (jobs, visits, requests and iterations tables,
