@@ -44,3 +44,10 @@ def test_scenario_guide_lists_every_policy():
     row = next(line for line in text.splitlines() if line.startswith("| `policy` |"))
     missing = [p for p in policy_names() if not re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", row)]
     assert not missing, f"docs/scenarios.md's policy row lacks {missing}"
+
+
+def test_readme_lists_every_experiment():
+    from llmqueue.experiments import EXPERIMENTS
+    text = " ".join((REPO / "README.md").read_text().split())
+    missing = [e.name for e in EXPERIMENTS if f"`{e.name}`" not in text]
+    assert not missing, f"README.md's list of reproduce experiments lacks {missing}"
