@@ -129,7 +129,11 @@ class KVManager:
             raise ValueError(f"KV cache needs block_size >= 1 and num_blocks >= 1, got {block_size}, {num_blocks}")
         self.block_size, self.num_blocks = block_size, num_blocks
         self.prefix_caching, self.growable = prefix_caching, growable
-        self._free: list[int] = list(range(num_blocks))        # a heap (sorted is a heap)
+        # free blocks: ids given back (a heap) and the ids never handed out, [_fresh, num_blocks);
+        # every given-back id is below _fresh, so the smallest free id is the heap's top, else
+        # _fresh: the pool costs memory for the blocks in use, not for the capacity
+        self._free: list[int] = []
+        self._fresh = 0
         self._tables: dict[int, list[int]] = {}
         self._shared: dict[int, int] = {}                       # rid -> leading cached blocks it holds
         self._cached: dict[Hashable, _Node] = {}                # block key -> cached block
@@ -159,7 +163,7 @@ class KVManager:
     @property
     def free_blocks(self) -> int:
         """Blocks a request may take now: truly free plus evictable cached ones."""
-        return len(self._free) + self._evictable
+        return len(self._free) + (self.num_blocks - self._fresh) + self._evictable
 
     @property
     def used_blocks(self) -> int:
@@ -314,14 +318,17 @@ class KVManager:
     def _take(self) -> int:
         if self._free:
             return heapq.heappop(self._free)
+        if self._fresh < self.num_blocks:
+            self._fresh += 1
+            return self._fresh - 1
         if self._evictable:
             return self._evict_one()
         if not self.growable:
             raise KVCacheFull(f"KV cache full: all {self.num_blocks} blocks of {self.block_size} "
                               f"tokens are in use; give more blocks or let the pool grow")
-        self._free = list(range(self.num_blocks, 2 * self.num_blocks))
         self.num_blocks *= 2
-        return heapq.heappop(self._free)
+        self._fresh += 1
+        return self._fresh - 1
 
     def _evict_one(self) -> int:
         """Reclaim an unreferenced leaf of the least recently used tree that has one; with marks
@@ -556,7 +563,7 @@ class KVManager:
         unreferenced childless blocks, nothing handed out twice (tests call this between
         iterations)."""
         assert self._held == {rid: len(t) for rid, t in self._tables.items()}
-        seen: list[int] = list(self._free)
+        seen: list[int] = list(self._free) + list(range(self._fresh, self.num_blocks))
         refs: dict[int, int] = {}
         for rid, table in self._tables.items():
             k = self._shared.get(rid, 0)
