@@ -69,7 +69,8 @@ def main() -> int:
             got.append(goodput(spec, build_engine(spec, params))["max_rate"])
         err = [(g - ref) / ref for g in got]
         errors += err
-        print(f"  {label(params):24s} reference {ref:.4g} req/s (sets differ by {100 * abs(refs[0] - refs[1]) / ref:.2f}%)"
+        spread = 100 * abs(refs[0] - refs[1]) / ref
+        print(f"  {label(params):24s} reference {ref:.4g} req/s (sets differ by {spread:.2f}%)"
               f"  planner {', '.join(f'{g:.4g}' for g in got)}: errors "
               f"{', '.join(f'{100 * x:+.1f}%' for x in err)}  ({time.monotonic() - t0:.0f} s)", flush=True)
     e = np.abs(errors)
