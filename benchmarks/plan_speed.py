@@ -5,10 +5,12 @@
 
 1. Plans the Fig. 1 workload (CodeLlama-34B on an A100, 129 + 112 tokens) over a grid of
    policy x token_budget x max_batch_size x replicas with a progress bar, and reports the time.
+   At the planner's default settings (PlanSpec: 6,000 requests per probe, one seed).
 2. Brute force on a sample of configurations: a fine rate grid (steps of 0.25% from 0.8x to
    1.2x the planner's goodput), runs 4x as long, 3 seeds pooled. (a) against the planner as run
    in 1. with other seeds (search and sampling error); (b) against the planner run with the
    brute force's own seeds and length (the search's error alone). Reports each and the worst.
+   (benchmarks/plan_accuracy.py measures the defaults against a much longer reference.)
 3. The best configuration: does it meet the SLOs at 0.9x its goodput and miss at 1.15x (other seeds)?
 """
 
@@ -59,7 +61,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sample", type=int, default=8)
     a = ap.parse_args()
-    spec = PlanSpec("fig1", slos=SLOS, grid=parse_grid(grid(a.fast)), num_requests=1000)
+    spec = PlanSpec("fig1", slos=SLOS, grid=parse_grid(grid(a.fast)))      # the default run length
     n = len(spec.configs())
     t0 = time.monotonic()
     last = [0.0]

@@ -29,7 +29,7 @@ def plan(
     target_rate: Optional[float] = typer.Option(None, "--target-rate", help="Best = the cheapest configuration "
                                                 "whose goodput reaches this rate (req/s)."),
     trace: Optional[Path] = opt.trace,
-    requests: int = typer.Option(2000, "--requests", help="Requests simulated per probe and seed."),
+    requests: int = typer.Option(6000, "--requests", help="Requests simulated per probe and seed."),
     seeds: str = typer.Option("1", "--seeds", help="Seeds pooled at each probe: '1,2,3' or '1-3'."),
     resolution: float = typer.Option(0.01, "--resolution", help="Stop when the goodput bracket's "
                                      "high / low - 1 is at most this."),
