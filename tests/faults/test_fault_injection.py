@@ -103,6 +103,28 @@ def test_other_long_commands(tmp_path, command, args, window):
         check(inject(command, [*args, "--out", out], tmp_path, sig, delay, out))
 
 
+PLAN = ["plan", "fig1", "--slo", "p99_ttft_ms=2000", "--grid", "policy=sarathi,orca", "--grid",
+        "token_budget=256,512,768", "--requests", "1500", "--workers", "2", "--quiet"]
+
+
+def test_plan_faults_and_resume(tmp_path):
+    """Killed mid-plan with each signal, then run again: it resumes to the clean run's results."""
+    t0 = time.monotonic()
+    r = run([*PLAN, "--out", tmp_path / "clean"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    wall = time.monotonic() - t0
+    ref = (tmp_path / "clean" / "plan_results.json").read_bytes()
+    for i, (sig, delay) in enumerate(kill_points("plan", 0.4 * wall, 0.8 * wall)):
+        out = tmp_path / f"p{i}"
+        check(inject("plan", [*PLAN, "--out", out], tmp_path, sig, delay, out))
+        r = run([*PLAN, "--out", out], tmp_path)           # resume (or a folder it refuses: start afresh)
+        if r.returncode == 2 and "--force" in r.stderr:
+            r = run([*PLAN, "--out", out, "--force"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert (out / "plan_results.json").read_bytes() == ref, sig
+        assert (out / "manifest.json").is_file()
+
+
 def test_profile_faults(tmp_path):
     pytest.importorskip("torch")
     args = ["profile", "--model", "tiny", "--name", "t", "--repeats", "3", "--prefill", "0,8,32,64",

@@ -39,12 +39,14 @@ def plan(
                                "with the batch composition (slower) instead of a token-load table."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for plan.jsonl (resumable), "
                                        "plan_results.json, pareto.png and plan.html."),
-    fresh: bool = typer.Option(False, "--fresh", help="Discard the results already in --out instead of resuming."),
+    fresh: bool = typer.Option(False, "--fresh", "--force", help="Discard everything already in --out instead "
+                               "of resuming an earlier plan there."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
     ray: bool = typer.Option(False, "--ray", help="Run configurations on Ray (local instance, or --address)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --ray)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (none is drawn when stderr is not a "
+                               "terminal either)."),
 ) -> None:
     """Find each configuration's goodput (highest Poisson rate meeting the SLOs) and its cost.
 
@@ -73,8 +75,14 @@ def plan(
     be = plan_backend("ray" if ray else "local", workers, address)
     t0 = time.monotonic()
     from ..lab.progress import SweepProgress
+    from .progress import wanted
+    from .signals import interruptible, reclaim
+    reclaim()                         # Ray replaces the SIGTERM handler when it starts
+    kept = (f"finished configurations are kept in {out}/plan.jsonl (the folder has no manifest until the "
+            f"plan ends)" if out is not None else "nothing was written")
     try:
-        with SweepProgress(enabled=not quiet, console=err_console) as progress:
+        with interruptible(kept, "run the same command again to resume" if out is not None else None), \
+                SweepProgress(enabled=wanted(quiet), console=err_console) as progress:
             state = {"done": 0}
 
             def on_done(done: int, total: int) -> None:
@@ -91,11 +99,11 @@ def plan(
     except PlanMismatch as e:
         fail(str(e))
         return
-    except KeyboardInterrupt:
-        err_console.print(f"\ninterrupted: finished configurations are kept in {out}/plan.jsonl; run the same "
-                          f"command again to resume." if out else "\ninterrupted")
-        raise typer.Exit(130) from None
-    files = write_all(outcome, out) if out is not None else []
+    files = []
+    if out is not None:
+        from ..sim.manifest import seal
+        files = write_all(outcome, out)
+        seal(out, "plan", scenario=spec.to_dict(), seed=None, plan_digest=spec.digest())
     if as_json:
         typer.echo(json.dumps(outcome.to_json(), indent=1))
         return

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from ...sim.manifest import write_text
+from ..plots import save
 from .run import PlanOutcome
 
 
@@ -16,7 +18,7 @@ def label(params: dict) -> str:
 
 
 def write_json(outcome: PlanOutcome, path: Path) -> Path:
-    path.write_text(json.dumps(outcome.to_json(), indent=1))
+    write_text(path, json.dumps(outcome.to_json(), indent=1))
     return path
 
 
@@ -46,10 +48,7 @@ def plot(outcome: PlanOutcome, path: Path) -> Path | None:
     ax.set_title(slos, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def html_section(outcome: PlanOutcome, plot_name: str | None) -> str:
@@ -80,7 +79,7 @@ def write_all(outcome: PlanOutcome, out: Path) -> list[Path]:
     if fig is not None:
         files.append(fig)
     page = out / "plan.html"
-    page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>llmqueue plan</title></head><body>"
+    write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>llmqueue plan</title></head><body>"
                     + html_section(outcome, fig.name if fig else None) + "</body></html>")
     files.append(page)
     return files

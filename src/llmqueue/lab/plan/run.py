@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...sim.manifest import prepare_out, write_text
 from ..journal import Journal
 from .goodput import run_task
 from .spec import PlanSpec, config_id
@@ -114,16 +115,17 @@ def run_plan(spec: PlanSpec, out: Path | None, backend, *, fresh: bool = False,
     journal: Journal | None = None
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         meta = out / "plan.json"
-        if fresh:
-            (out / "plan.jsonl").unlink(missing_ok=True)
-        if meta.exists() and (out / "plan.jsonl").exists():
+        # --fresh clears the folder; one holding a plan is resumed (unsealed until the plan is done);
+        # any other non-empty folder is refused
+        resuming = not fresh and meta.exists() and (out / "plan.jsonl").exists()
+        prepare_out(out, force=fresh, resume=resuming)
+        if resuming:
             old = json.loads(meta.read_text())
             if old.get("digest") != spec.digest():
                 raise PlanMismatch(f"{out} holds a plan with other settings (SLOs, scenario, requests, seeds, "
                                    f"search); use another --out or --fresh")
-        meta.write_text(json.dumps({"digest": spec.digest(), "spec": spec.to_dict()}, indent=1))
+        write_text(meta, json.dumps({"digest": spec.digest(), "spec": spec.to_dict()}, indent=1))
         journal = Journal(out / "plan.jsonl")
     rows: dict[str, dict] = {}
     todo: list[list[dict]] = []
