@@ -15,16 +15,17 @@ evicted last). Reported: the share of the LLM engine's prompt tokens served by i
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TypedDict
 
 from ..engine.batch_time import ConstantBatchTime
+from ..lab.plots import save
 from ..memory.config import MemoryConfig
 from ..network.model import JobClass, NetEngine, Network
 from ..network.simulator import simulate_network
 from ..network.workflow import Step, Workflow
 from ..policies.real_systems import SarathiServe
+from ..sim.manifest import write_text
 from ..workload.arrivals import PoissonArrivals
 from ..workload.lengths import Fixed, Uniform
 
@@ -71,7 +72,6 @@ def measure(capacity: int, eviction: str, duration: float, seed: int = 1) -> dic
 
 def run(out: Path, *, fast: bool = False) -> dict:
     """The experiment into ``out``: agent_retention.png and result.json."""
-    t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     size = SIZES[fast]
@@ -89,9 +89,8 @@ def run(out: Path, *, fast: bool = False) -> dict:
             f"TTL {ttl['mean_e2e_s']:.2f} s, workflow {wf['mean_e2e_s']:.2f} s.")
     _plot(rows, ceiling["hit_rate"], size["caches"], out / "agent_retention.png")
     result = {"experiment": "agent-retention", "duration_s": dur, "ttl_s": TTL_S, "findings": findings,
-              "figures": ["agent_retention.png"], "rows": rows, "ceiling": ceiling,
-              "seconds": round(time.perf_counter() - t0, 2)}
-    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+              "figures": ["agent_retention.png"], "rows": rows, "ceiling": ceiling}
+    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -120,6 +119,4 @@ def _plot(rows: list[dict], ceiling: float, caches: list[int], path: Path) -> No
     a2.set_xlabel("KV cache (tokens)")
     a2.set_ylabel("mean job latency (s)")
     a2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
