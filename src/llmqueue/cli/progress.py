@@ -32,18 +32,8 @@ def progress_bar(description: str, *, quiet: bool = False, enabled: bool | None 
     if not (wanted(quiet) if enabled is None else enabled):
         yield None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+    from ..lab.progress import rich_bar
+    bar = rich_bar(transient=True)
     task = bar.add_task(description, total=None)
 
     def update(done: int, total: int) -> None:

@@ -13,6 +13,23 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 
+def rich_bar(console: Console | None = None, *, transient: bool = False):
+    """The one progress bar of the command line: description, bar, done / total, elapsed time
+    and ETA, on ``console`` (default: stderr)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=console or Console(stderr=True), transient=transient)
+
+
 class SweepProgress:
     """Counts finished points against the points known so far (bisections add theirs as they go)."""
 
@@ -22,19 +39,7 @@ class SweepProgress:
         self._progress = None
         self._task: TaskID | None = None
         if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"),
-                                      TimeRemainingColumn(), console=console or Console(stderr=True),
-                                      transient=False)
+            self._progress = rich_bar(console)
 
     def __enter__(self) -> SweepProgress:
         if self._progress is not None:

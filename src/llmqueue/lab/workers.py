@@ -92,20 +92,7 @@ def end_pool(pool: ProcessPoolExecutor, timeout: float = 3.0) -> None:
 def child_pids(pid: int | None = None) -> list[int]:
     """Process ids whose parent is ``pid`` (default: this process), from /proc (empty without it)."""
     pid = os.getpid() if pid is None else pid
-    found = []
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    stat = fh.read().decode("ascii", "replace")
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == pid:
-                found.append(int(entry))
-    return sorted(found)
+    return sorted(child for child, (parent, _) in _proc_table().items() if parent == pid)
 
 
 def end_children(timeout: float = 3.0) -> list[int]:
