@@ -29,7 +29,12 @@ def plan(
     target_rate: Optional[float] = typer.Option(None, "--target-rate", help="Best = the cheapest configuration "
                                                 "whose goodput reaches this rate (req/s)."),
     trace: Optional[Path] = opt.trace,
-    requests: int = typer.Option(6000, "--requests", help="Requests simulated per probe and seed."),
+    requests: int = typer.Option(4000, "--requests", help="Requests simulated per probe and seed when "
+                                 "screening every configuration."),
+    refine: int = typer.Option(12, "--refine", help="Contenders for the Pareto front searched again with "
+                               "long runs, per round (0: screening only)."),
+    refine_requests: int = typer.Option(100_000, "--refine-requests", help="Requests simulated per probe and "
+                                        "seed when refining."),
     seeds: str = typer.Option("1", "--seeds", help="Seeds pooled at each probe: '1,2,3' or '1-3'."),
     resolution: float = typer.Option(0.01, "--resolution", help="Stop when the goodput bracket's "
                                      "high / low - 1 is at most this."),
@@ -50,8 +55,9 @@ def plan(
 ) -> None:
     """Find each configuration's goodput (highest Poisson rate meeting the SLOs) and its cost.
 
-    Goodput is searched by bisection on the simulator below the theory's capacity; the table is
-    sorted by cost per million tokens. Interrupted plans with --out resume where they stopped.
+    Goodput is searched by bisection on the simulator below the theory's capacity: every
+    configuration with short runs, then the contenders for the Pareto front with long ones. The
+    table is sorted by cost per million tokens. Interrupted plans with --out resume where they stopped.
     """
     from ..lab.plan import PlanMismatch, PlanSpec, parse_grid, parse_prices, parse_slo, plan_backend, run_plan
     from ..lab.plan.output import label, write_all
@@ -66,7 +72,8 @@ def plan(
     spec = PlanSpec(scenario or "fig1", overrides=opt.overrides(trace=trace),
                     slos=dict(parse_slo(s) for s in slo), attainment=attainment, grid=parse_grid(grid),
                     prices=parse_prices(price), num_requests=requests, seeds=tuple(int_list(seeds, "--seeds")),
-                    resolution=resolution, router=router, exact_batch_time=exact)
+                    resolution=resolution, router=router, exact_batch_time=exact,
+                    refine=refine, refine_requests=refine_requests)
     from ..lab.plan.goodput import build_engine
     build_engine(spec, (spec.configs() or [{}])[0])  # refuses a bad scenario, trace or grid before any worker starts
     if any(spec.prices.get(g) is None for g in spec.grid.get("gpu", [])):
@@ -83,17 +90,15 @@ def plan(
     try:
         with interruptible(kept, "run the same command again to resume" if out is not None else None), \
                 SweepProgress(enabled=wanted(quiet), console=err_console) as progress:
-            state = {"done": 0}
+            state = {"done": 0, "total": 0}
 
             def on_done(done: int, total: int) -> None:
-                if state["done"] == 0 and done == 0 or "total" not in state:
-                    progress.add(total, resumed=done)
-                    state["total"] = total
-                    state["done"] = done
-                    return
-                for _ in range(done - state["done"]):
-                    progress.advance()
-                state["done"] = done
+                if total != state["total"]:           # the screening's searches, then each refining round's
+                    progress.add(total - state["total"], resumed=done - state["done"])
+                else:
+                    for _ in range(done - state["done"]):
+                        progress.advance()
+                state.update(done=done, total=total)
 
             outcome = run_plan(spec, out, be, fresh=fresh, on_done=on_done, target_rate=target_rate)
     except PlanMismatch as e:
@@ -108,7 +113,8 @@ def plan(
         typer.echo(json.dumps(outcome.to_json(), indent=1))
         return
     table = Table(title="configurations by cost per million tokens")
-    for col in ("configuration", "goodput req/s", "p99 TTFT ms", "p99 TPOT ms", "GPUs", "$ / M tok", "capacity"):
+    for col in ("configuration", "goodput req/s", "run", "p99 TTFT ms", "p99 TPOT ms", "GPUs", "$ / M tok",
+                "capacity"):
         table.add_column(col)
 
     def f(x, fmt: str = ".4g") -> str:
@@ -116,16 +122,21 @@ def plan(
     front = {json.dumps(r["params"], sort_keys=True) for r in outcome.pareto}
     for r in outcome.rows:
         mark = " *" if json.dumps(r["params"], sort_keys=True) in front else ""
-        table.add_row(label(r["params"]) + mark, f(r.get("max_rate")), f(r.get("p99_ttft_ms"), ".1f"),
+        table.add_row(label(r["params"]) + mark, f(r.get("max_rate")), "refined" if r.get("refined") else "screened",
+                      f(r.get("p99_ttft_ms"), ".1f"),
                       f(r.get("p99_tpot_ms"), ".1f"), str(r.get("gpus", "")), f(r.get("cost_per_mtok"), ".3f"),
                       r.get("error") or r.get("pruned") or f(r.get("capacity")))
     console.print(table)
     b = outcome.best
-    console.print("* on the Pareto front (goodput against cost)", highlight=False)
+    console.print(f"* on the Pareto front (goodput against cost); screened: {spec.num_requests:,} requests per run "
+                  f"(about +/-{100 * spec.band():.0f}%), refined: {spec.refine_requests:,} (about "
+                  f"+/-{100 * spec.band(True):.1f}%)" if spec.refine else "* on the Pareto front (goodput against "
+                  f"cost); {spec.num_requests:,} requests per run (about +/-{100 * spec.band():.0f}%)", highlight=False)
     console.print(f"best: {label(b['params'])}: {b['max_rate']:.4g} req/s" if b else
                   "best: no configuration meets the SLOs" + (f" at {target_rate} req/s" if target_rate else ""),
                   highlight=False)
-    console.print(f"{outcome.computed} configurations computed, {outcome.resumed} resumed, on {be.name} "
-                  f"({be.workers} workers) in {time.monotonic() - t0:.1f} s", highlight=False)
+    console.print(f"{len(outcome.rows)} configurations, {outcome.refined} refined: {outcome.computed} searches run, "
+                  f"{outcome.resumed} resumed, on {be.name} ({be.workers} workers) in {time.monotonic() - t0:.1f} s",
+                  highlight=False)
     if files:
         console.print(f"wrote {', '.join(str(p) for p in files)}", highlight=False)

@@ -1,4 +1,4 @@
-"""``llmqueue report DIR``: turn a sweep, reproduce or run folder into one HTML page."""
+"""``llmqueue report DIR``: turn a sweep, reproduce, run or plan folder into one HTML page."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .output import wide_console as console
 
 
 def report(
-    folder: Path = typer.Argument(..., help="A sweep folder, a reproduce folder, or a run folder (simulate --out)."),
+    folder: Path = typer.Argument(..., help="A sweep folder, a reproduce folder, a run folder (simulate --out) or a plan folder (plan --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="The HTML file to write (default: FOLDER/report.html)."),
 ) -> None:
     """One self-contained HTML page: figures embedded, tables, the scenario, verdicts in plain words."""

@@ -296,8 +296,11 @@ def min_tpot_ms(e: Engine) -> float:
     return float(e.model.duration(0, 1, 1)) * 1e3
 
 
-def goodput(spec: PlanSpec, e: Engine, guess: float | None = None) -> dict:
-    """Search the highest rate meeting the SLOs in (0, replicas * lambda*]; see the module docstring."""
+def goodput(spec: PlanSpec, e: Engine, guess: float | None = None, step: float | None = None) -> dict:
+    """Search the highest rate meeting the SLOs in (0, replicas * lambda*]; see the module docstring.
+
+    Starting at ``guess`` (else 0.7 of the capacity), the rate moves by factors of ``step``
+    (default 1.05 from a guess, 1.5 without) until a bracket is found, then bisects it."""
     # the theory's capacity is excluded: at it and above, queues grow without bound, and a finite
     # run that still meets the SLOs there would only reflect its length
     cap = e.lambda_star * e.replicas * (1 - spec.resolution)
@@ -320,7 +323,7 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None) -> dict:
     start = min(guess, cap) if guess is not None and guess > 0 else 0.7 * cap
     lo, hi = None, None                              # largest shown ok, smallest shown not ok
     r = max(start, lo_bound)
-    step = 1.05 if guess is not None else 1.5
+    step = step or (1.05 if guess is not None else 1.5)
     if test(r):
         lo = r
         while hi is None:
@@ -362,12 +365,18 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None) -> dict:
     return out
 
 
-def run_task(spec_dict: dict, configs: list[dict]) -> dict:
+def run_task(spec_dict: dict, configs: list[dict], screened: list[float] | None = None) -> dict:
     """A worker's task: neighbouring configurations (differing only in ``replicas`` and
     ``token_budget``), in order; each search starts from the previous configuration's goodput
-    scaled by the ratio of their capacities. Returns {id: row}."""
+    scaled by the ratio of their capacities. Returns {id: row}.
+
+    With ``screened`` (their goodputs from the screening runs) the task refines: each
+    configuration is searched again with the spec's long runs and fine bracket, starting at its
+    screened goodput in steps of about one screening standard deviation."""
     from .spec import config_id
     spec = PlanSpec.from_dict(spec_dict)
+    if screened is not None:
+        return _refine_task(spec, configs, screened)
     rows: dict[str, dict] = {}
     prev: tuple[float, float] | None = None          # (capacity, goodput) of the previous configuration
     for params in configs:
@@ -393,4 +402,15 @@ def run_task(spec_dict: dict, configs: list[dict]) -> dict:
         row.update(gpu=e.gpu, gpus=e.gpus, lambda_star=e.lambda_star, lambda_source=e.lambda_source,
                    batch_time=e.batch_time.describe())
         rows[config_id(params)] = row
+    return rows
+
+
+def _refine_task(spec: PlanSpec, configs: list[dict], screened: list[float]) -> dict:
+    from .spec import config_id
+    long = spec.refining()
+    step = 1 + spec.band() / 3
+    rows = {}
+    for params, g0 in zip(configs, screened):
+        g = goodput(long, build_engine(long, params), g0, step)
+        rows[config_id(params)] = {**g, "requests": long.num_requests * len(long.seeds)}
     return rows

@@ -51,24 +51,43 @@ def plot(outcome: PlanOutcome, path: Path) -> Path | None:
     return save(fig, path)
 
 
-def html_section(outcome: PlanOutcome, plot_name: str | None) -> str:
-    """The plan as an HTML section (table sorted by cost, the Pareto plot)."""
+def html_section(spec: dict, results: dict, figure: str) -> str:
+    """The plan as an HTML section: the answer, how the goodputs were measured, the table sorted
+    by cost (``*`` on the Pareto front) and ``figure`` (the goodput-against-cost plot's HTML).
+
+    ``spec`` is :meth:`PlanSpec.to_dict`, ``results`` :meth:`PlanOutcome.to_json`: plan.html and
+    ``llmqueue report`` on a plan folder both build the section from them."""
+    from .spec import PlanSpec
+
     def cell(x) -> str:
         if isinstance(x, float):
             return "" if not math.isfinite(x) else f"{x:.4g}"
         return html.escape("" if x is None else str(x))
-    head = ["configuration", "goodput req/s", "p99 TTFT ms", "p99 TPOT ms", "GPUs", "$/h", "$ / M tokens"]
+    s = PlanSpec.from_dict(spec)
+    front = {json.dumps(p, sort_keys=True) for p in results.get("pareto", [])}
+    head = ["configuration", "goodput req/s", "run", "p99 TTFT ms", "p99 TPOT ms", "GPUs", "$/h", "$ / M tokens",
+            "capacity req/s"]
     rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in (
-        label(r["params"]), r.get("max_rate"), r.get("p99_ttft_ms"), r.get("p99_tpot_ms"), r.get("gpus"),
-        r.get("price_per_hour"), r.get("cost_per_mtok"))) + "</tr>" for r in outcome.rows)
-    best = outcome.best
-    out = ["<section><h2>Deployment plan</h2>",
-           f"<p>SLOs: {html.escape(', '.join(f'{k} <= {v:g} ms' for k, v in outcome.spec.slos.items()))}"
-           + (f"; attainment {outcome.spec.attainment:g}" if outcome.spec.attainment is not None else "") + "</p>",
-           f"<p>best: {html.escape(label(best['params'])) if best else 'none meets the SLOs'}</p>"]
-    if plot_name:
-        out.append(f'<img src="{html.escape(plot_name)}" alt="goodput against cost">')
-    out.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{rows}</table></section>")
+        label(r["params"]) + (" *" if json.dumps(r["params"], sort_keys=True) in front else ""), r.get("max_rate"),
+        "refined" if r.get("refined") else "screened", r.get("p99_ttft_ms"), r.get("p99_tpot_ms"), r.get("gpus"),
+        r.get("price_per_hour"), r.get("cost_per_mtok"), r.get("error") or r.get("pruned") or r.get("capacity")))
+        + "</tr>" for r in results["configs"])
+    best = results.get("best")
+    slos = ", ".join(f"{k} <= {v:g} ms" for k, v in s.slos.items())
+    if s.attainment is not None:
+        slos += f", for {s.attainment:.0%} of requests"
+    answer = (f"best: <b>{html.escape(label(best['params']))}</b>, goodput {best['max_rate']:.4g} req/s, "
+              f"{cell(best.get('cost_per_mtok'))} $ per million tokens" if best else "no configuration meets the SLOs")
+    method = (f"Goodput: the highest Poisson rate meeting the SLOs, by bisection on the simulator below each "
+              f"configuration's capacity. Every configuration was screened with runs of {s.num_requests:,} requests "
+              f"(about +/-{100 * s.band():.0f}%)")
+    method += (f"; the contenders for the Pareto front were refined with runs of {s.refine_requests:,} requests "
+               f"(about +/-{100 * s.band(True):.1f}%)." if s.refine else ".")
+    out = ["<section><h2>Deployment plan</h2>", f"<p class=\"answer\">{answer}</p>",
+           f"<p>SLOs: {html.escape(slos)}; scenario {html.escape(s.scenario)}.</p>",
+           f"<p class=\"note\">{html.escape(method)} * marks the Pareto front (goodput against cost).</p>", figure,
+           "<div class=\"scroll\"><table><tr>" + "".join(f"<th>{h}</th>" for h in head)
+           + f"</tr>{rows}</table></div></section>"]
     return "\n".join(out)
 
 
@@ -79,7 +98,8 @@ def write_all(outcome: PlanOutcome, out: Path) -> list[Path]:
     if fig is not None:
         files.append(fig)
     page = out / "plan.html"
+    img = f'<img src="{html.escape(fig.name)}" alt="goodput against cost">' if fig else ""
     write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>llmqueue plan</title></head><body>"
-                    + html_section(outcome, fig.name if fig else None) + "</body></html>")
+                    + html_section(outcome.spec.to_dict(), outcome.to_json(), img) + "</body></html>")
     files.append(page)
     return files

@@ -7,6 +7,14 @@ once, a line cut by a kill dropped on reading), so an interrupted plan run again
 arguments recomputes nothing it finished. ``OUT/plan.json`` holds the spec; a plan resumed with
 a different spec (other SLOs, requests, seeds ...) is refused. Prices are not part of it: costs
 are computed from the rows when the plan is written.
+
+Two stages. **Screening** searches every configuration with short runs (``num_requests``: a few
+percent of noise). **Refining** searches the contenders again with long runs
+(``refine_requests``, a fine bracket), starting from their screened goodput: the configurations
+that the screening's noise band (:meth:`PlanSpec.band`) leaves possibly on the Pareto front,
+nearest the front first, at most ``refine`` of them a round; rounds repeat (at most
+:data:`REFINE_ROUNDS`) until the ``refine`` nearest the front are all refined. A refined row keeps
+its screened goodput as ``screen_rate``; refinements are journal lines too (``refine:<id>``).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ...sim.manifest import prepare_out, write_text
 from ..journal import Journal
@@ -33,8 +43,9 @@ class PlanOutcome:
     rows: list[dict]           # one per configuration, in grid order, with cost fields
     best: dict | None
     pareto: list[dict]
-    computed: int
-    resumed: int
+    computed: int              # searches run now (screening and refining)
+    resumed: int               # searches read back from an earlier run's journal
+    refined: int = 0           # configurations refined
 
     def to_json(self) -> dict:
         def public(r: dict) -> dict:
@@ -73,6 +84,39 @@ def _tasks(configs: list[dict]) -> list[list[dict]]:
     return tasks
 
 
+#: Refining rounds at most (each refines up to ``PlanSpec.refine`` configurations).
+REFINE_ROUNDS = 3
+
+
+def contenders(rows: list[dict], spec: PlanSpec) -> list[dict]:
+    """At most ``spec.refine`` configurations that may be on the Pareto front, nearest it first.
+
+    A configuration is left out when another one is better for sure: its goodput's lower band
+    edge is above this one's upper edge, at no higher cost per unit of goodput (the bands are
+    :meth:`PlanSpec.band`, narrower for refined rows). The rest are ordered by how many others
+    beat them on both goodput and cost (the front first), then by goodput."""
+    live = [r for r in rows if (r.get("max_rate") or 0) > 0 and not r.get("error")]
+    if not live or spec.refine <= 0:
+        return []
+    g = np.array([r["max_rate"] for r in live], dtype=float)
+    price = np.array([r.get("price_per_hour") or 1.0 for r in live], dtype=float)
+    band = np.array([spec.band(bool(r.get("refined"))) for r in live])
+    up, lo = g * (1 + band), g * (1 - band)
+    sure = ((lo[None, :] >= up[:, None]) & (price[None, :] / lo[None, :] <= price[:, None] / up[:, None])).any(axis=1)
+    c = price / g
+    better = (g[None, :] >= g[:, None]) & (c[None, :] <= c[:, None]) & ((g[None, :] > g[:, None]) | (c[None, :] < c[:, None]))
+    beaten = better.sum(axis=1)
+    order = sorted(np.flatnonzero(~sure), key=lambda i: (beaten[i], -g[i]))
+    return [live[i] for i in order[: spec.refine]]
+
+
+def merge_refined(row: dict, refined: dict) -> dict:
+    """The screened row with the refining search's goodput and latencies."""
+    out = {**row, **refined, "refined": True, "screen_rate": row["max_rate"],
+           "probes": row.get("probes", 0) + refined.get("probes", 0)}
+    return out
+
+
 def costs(spec: PlanSpec, row: dict, mean_tokens: float) -> dict:
     """Cost per million tokens (prompt + output) at the configuration's goodput."""
     price = spec.prices.get(row.get("gpu", ""))
@@ -107,7 +151,7 @@ def choose_best(rows: list[dict], target_rate: float | None) -> dict | None:
 def run_plan(spec: PlanSpec, out: Path | None, backend, *, fresh: bool = False,
              on_done: Callable[[int, int], None] | None = None, target_rate: float | None = None) -> PlanOutcome:
     """Plan every configuration of ``spec`` (see the module docstring); ``on_done(done, total)``
-    after each finished task."""
+    after each finished task and whenever refining adds searches to the total."""
     from .goodput import workload_arrays
     configs = spec.configs()
     if not configs:
@@ -137,34 +181,79 @@ def run_plan(spec: PlanSpec, out: Path | None, backend, *, fresh: bool = False,
             rows.update({config_id(c): journal.get(config_id(c)) for c in group if config_id(c) in journal})
         if missing:
             todo.append(missing)
-    total, done = len(configs), resumed
-    if on_done:
-        on_done(done, total)
+    progress = _Counter(len(configs), resumed, on_done)
     spec_dict = spec.to_dict()
+    p, d, _ = workload_arrays(spec, spec.seeds[0])
+    mean_tokens = float(p.mean() + d.mean())
     try:
-        for i, group in enumerate(todo):
-            backend.submit(i, (spec_dict, group))
-        while backend.pending:
-            _, result = backend.next_done()
-            for cid, row in result.items():
-                rows[cid] = journal.record(cid, row) if journal is not None else json.loads(json.dumps(row))
-                done += 1
-            if on_done:
-                on_done(done, total)
+        for cid, row in _run(backend, [(spec_dict, group) for group in todo], journal, progress):
+            rows[cid] = row
+        by_id = {}
+        for c in configs:
+            r = dict(rows[config_id(c)])
+            r.update(costs(spec, r, mean_tokens))
+            by_id[config_id(c)] = r
+        for _ in range(REFINE_ROUNDS):
+            picks = [r for r in contenders(list(by_id.values()), spec) if not r.get("refined")]
+            if not picks:
+                break
+            done_before = {}
+            for r in picks:
+                key = "refine:" + config_id(r["params"])
+                if journal is not None and key in journal:
+                    done_before[key] = journal.get(key)
+            progress.extend(len(picks), len(done_before))
+            tasks = [(spec_dict, [r["params"]], [r["max_rate"]]) for r in picks
+                     if "refine:" + config_id(r["params"]) not in done_before]
+            found = dict(done_before)
+            found.update(_run(backend, tasks, journal, progress, prefix="refine:"))
+            for r in picks:
+                cid = config_id(r["params"])
+                merged = merge_refined(r, found["refine:" + cid])
+                merged.update(costs(spec, merged, mean_tokens))
+                by_id[cid] = merged
     finally:
         backend.close()
         if journal is not None:
             journal.close()
-    p, d, _ = workload_arrays(spec, spec.seeds[0])
-    mean_tokens = float(p.mean() + d.mean())
-    ordered = []
-    for c in configs:
-        r = dict(rows[config_id(c)])
-        r.update(costs(spec, r, mean_tokens))
-        ordered.append(r)
+    ordered = [by_id[config_id(c)] for c in configs]
     ordered.sort(key=lambda r: (r.get("cost_per_mtok") is None, r.get("cost_per_mtok") or 0, -(r["max_rate"] or 0)))
     return PlanOutcome(spec, ordered, choose_best(ordered, target_rate), pareto_front(ordered),
-                       len(configs) - resumed, resumed)
+                       progress.total - progress.resumed, progress.resumed, sum(bool(r.get("refined")) for r in ordered))
+
+
+class _Counter:
+    """Finished searches against the searches known so far, told to ``on_done(done, total)``."""
+
+    def __init__(self, total: int, resumed: int, on_done: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.resumed, self.on_done = total, resumed, resumed, on_done
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.on_done:
+            self.on_done(self.done, self.total)
+
+    def extend(self, more: int, resumed: int) -> None:
+        self.total += more
+        self.done += resumed
+        self.resumed += resumed
+        self._tell()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self._tell()
+
+
+def _run(backend, tasks: list[tuple], journal: Journal | None, progress: _Counter, prefix: str = ""):
+    """Run ``tasks`` on ``backend``; yield (journal key, row) as each is recorded."""
+    for i, args in enumerate(tasks):
+        backend.submit(i, args)
+    while backend.pending:
+        _, result = backend.next_done()
+        for cid, row in result.items():
+            key = prefix + cid
+            yield key, journal.record(key, row) if journal is not None else json.loads(json.dumps(row))
+        progress.advance(len(result))
 
 
 def plan_backend(name: str, workers: int | None = None, address: str | None = None):

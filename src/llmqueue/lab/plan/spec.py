@@ -116,12 +116,15 @@ class PlanSpec:
     attainment: float | None = None        # share of requests meeting every SLO (None: the percentiles)
     grid: dict = field(default_factory=dict)
     prices: dict = field(default_factory=lambda: dict(DEFAULT_PRICES))
-    num_requests: int = 6000                # benchmarks/plan_accuracy.py: about 3% sd per seed
+    num_requests: int = 4000                # screening runs: about 3.6% sd per seed (benchmarks/plan_accuracy.py)
     seeds: tuple[int, ...] = (1,)
     resolution: float = 0.01               # relative width of the final bracket
     warmup: float = 0.1                    # share of each run's first requests left out of the SLO check
     router: str = "jsq"
     exact_batch_time: bool = False         # GPU profiles through the engine core (no tabulation)
+    refine: int = 12                       # contenders re-searched with long runs per round (0: none)
+    refine_requests: int = 100_000         # requests per refining run: about 0.7% sd
+    refine_resolution: float = 0.005       # the refined bracket's relative width
 
     def __post_init__(self) -> None:
         if not self.slos:
@@ -138,8 +141,27 @@ class PlanSpec:
             raise ValueError(f"--resolution must be in (0, 1), got {self.resolution}")
         if not 0 <= self.warmup < 0.9:
             raise ValueError(f"warmup must be a share of the requests in [0, 0.9), got {self.warmup}")
+        if self.refine < 0:
+            raise ValueError(f"--refine must be >= 0, got {self.refine}")
+        if self.refine and self.refine_requests < self.num_requests:
+            raise ValueError(f"--refine-requests ({self.refine_requests}) must be at least --requests "
+                             f"({self.num_requests})")
+        if not 0 < self.refine_resolution < 1:
+            raise ValueError(f"refine_resolution must be in (0, 1), got {self.refine_resolution}")
         if self.router not in ROUTERS:
             raise ValueError(f"--router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
+
+    def band(self, refined: bool = False) -> float:
+        """Relative half-width of a goodput estimate's noise band (3 standard deviations): the
+        spread of one seed's goodput measured on the Fig. 1 sample of benchmarks/plan_accuracy.py
+        is about 2.9% at 6,000 requests and falls as one over the square root of the run length."""
+        n = (self.refine_requests if refined else self.num_requests) * len(self.seeds)
+        return 3 * 0.029 * math.sqrt(6000 / n)
+
+    def refining(self) -> PlanSpec:
+        """The spec of the refining runs: long runs, a fine bracket."""
+        return PlanSpec(**{**self.to_dict(), "seeds": self.seeds, "num_requests": self.refine_requests,
+                           "resolution": min(self.resolution, self.refine_resolution), "refine": 0})
 
     def configs(self) -> list[dict]:
         """Every combination of the grid, in grid order (keys in :data:`GRID_KEYS` order)."""

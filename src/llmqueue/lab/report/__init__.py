@@ -1,4 +1,4 @@
-"""``llmqueue report DIR``: one self-contained HTML page for a sweep, a reproduction or a run."""
+"""``llmqueue report DIR``: one self-contained HTML page for a sweep, a reproduction, a run or a plan."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ KINDS = {
     "sweep": ("sweep.json", "summary.parquet"),
     "reproduce": ("result.json",),
     "run": ("summary.json", ("requests.parquet", "requests.csv"), ("iterations.parquet", "iterations.csv")),
+    "plan": ("plan.json", "plan_results.json"),
 }
 
 
@@ -21,7 +22,8 @@ def kind_of(folder: Path) -> str:
             return kind
     raise ReportError(f"{folder} is not a sweep folder (sweep.json, summary.parquet), a reproduce folder "
                       f"(result.json) or a run folder from `llmqueue simulate --out` (summary.json, requests and "
-                      f"iterations tables, .parquet or .csv)")
+                      f"iterations tables, .parquet or .csv) or a plan folder from `llmqueue plan --out` (plan.json, "
+                      f"plan_results.json)")
 
 
 def build_report(folder: Path, out: Path | None = None) -> Path:
@@ -35,6 +37,8 @@ def build_report(folder: Path, out: Path | None = None) -> Path:
         from .sweep_page import build
     elif kind == "reproduce":
         from .reproduce_page import build
+    elif kind == "plan":
+        from .plan_page import build
     else:
         from .run_page import build
     title, body = build(folder)
