@@ -127,8 +127,8 @@ def main() -> int:
         for k, vals in got.items():
             err = [(g - ref) / ref for g in vals]
             errors[k] += err
-            print(f"    {k:8s} {', '.join(f'{g:.4g}' for g in vals)}: errors {', '.join(f'{100 * x:+.2f}%' for x in err)}",
-                  flush=True)
+            print(f"    {k:8s} {', '.join(f'{g:.4g}' for g in vals)}: errors "
+                  f"{', '.join(f'{100 * x:+.2f}%' for x in err)}", flush=True)
     n = len(sample) * a.trials
     for k, err in errors.items():
         e = np.abs(err)

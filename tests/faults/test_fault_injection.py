@@ -104,7 +104,8 @@ def test_other_long_commands(tmp_path, command, args, window):
 
 
 PLAN = ["plan", "fig1", "--slo", "p99_ttft_ms=2000", "--grid", "policy=sarathi,orca", "--grid",
-        "token_budget=256,512,768", "--requests", "1500", "--workers", "2", "--quiet"]
+        "token_budget=256,512,768", "--requests", "1500", "--refine", "2", "--refine-requests", "6000",
+        "--workers", "2", "--quiet"]
 
 
 def test_plan_faults_and_resume(tmp_path):

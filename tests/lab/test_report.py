@@ -33,7 +33,13 @@ def folders(tmp_path_factory):
     run = root / "run"
     res = CliRunner().invoke(app, ["simulate", "theorem2", "--duration", "120", "--out", str(run)])
     assert res.exit_code == 0, res.output
-    return {"sweep": sweep, "reproduce": repro, "run": run}
+    plan = root / "plan"
+    res = CliRunner().invoke(app, ["plan", "fig1", "--slo", "p99_ttft_ms=1000", "--slo", "p99_tpot_ms=160", "--grid",
+                                   "policy=sarathi,vllm", "--grid", "token_budget=256,512", "--requests", "300",
+                                   "--refine", "2", "--refine-requests", "1200", "--workers", "1", "--quiet",
+                                   "--out", str(plan)])
+    assert res.exit_code == 0, res.output
+    return {"sweep": sweep, "reproduce": repro, "run": run, "plan": plan}
 
 
 def render(folder):
@@ -69,6 +75,17 @@ def test_reproduce_and_run_reports(folders):
     page = render(folders["run"])
     check_self_contained(page)
     assert "Run: theorem2" in page and "Verdict" in page and "the backlog grows at" in page
+
+
+def test_plan_report(folders):
+    page = render(folders["plan"])
+    check_self_contained(page)
+    for text in ("Deployment plan", "best: <b>sarathi", "p99_ttft_ms &lt;= 1000 ms", "refined", "screened",
+                 "runs of 300 requests", "runs of 1,200 requests", "$ / M tokens", "vllm b256"):
+        assert text in page, text
+    # plan.html is the same section, with the plot as a file beside it
+    own = (folders["plan"] / "plan.html").read_text()
+    assert 'src="pareto.png"' in own and "best: <b>sarathi" in own
 
 
 def test_not_a_report_folder(tmp_path):

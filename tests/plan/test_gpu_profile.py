@@ -104,7 +104,7 @@ def test_gpu_lambda_star_checked_by_simulation_with_the_exact_composition():
 def test_plan_over_gpus(tmp_path):
     from llmqueue.lab.plan import PlanSpec, parse_grid, plan_backend, run_plan
     spec = PlanSpec("fig1", overrides={"engine.batch_time": {"model": "gpu-profile", "model_id": "llama-3.1-8b"}},
-                    slos={"p99_ttft_ms": 300.0, "p99_tpot_ms": 40.0}, num_requests=300,
+                    slos={"p99_ttft_ms": 300.0, "p99_tpot_ms": 40.0}, num_requests=300, refine=0,
                     grid=parse_grid(["policy=sarathi", "gpu=a100,h100", "tp=1,2"]))
     o = run_plan(spec, None, plan_backend("serial"))
     d = o.to_json()

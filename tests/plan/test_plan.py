@@ -8,14 +8,17 @@ from typer.testing import CliRunner
 
 from llmqueue.cli.app import app
 from llmqueue.lab.plan import PlanSpec, build_engine, goodput, parse_grid, plan_backend, probe, run_plan
+from llmqueue.lab.plan.goodput import run_task
+from llmqueue.lab.plan.run import contenders
 from llmqueue.lab.plan.spec import config_id
 
 SLOS = {"p99_ttft_ms": 1000.0, "p99_tpot_ms": 160.0}
 
 
 def small(**kw):
+    """A plan of four configurations with short runs; screening only unless ``refine`` is given."""
     base = dict(scenario="fig1", slos=SLOS, grid=parse_grid(["policy=sarathi,vllm", "token_budget=256,512"]),
-                num_requests=400)
+                num_requests=400, refine=0)
     return PlanSpec(**{**base, **kw})
 
 
@@ -99,11 +102,13 @@ def test_unreachable_tpot_is_pruned_by_the_theory():
 def test_cli_json_and_errors(tmp_path):
     r = CliRunner().invoke(app, ["plan", "fig1", "--slo", "p99_ttft_ms=1000", "--slo", "p99_tpot_ms=160",
                                  "--grid", "policy=sarathi", "--grid", "token_budget=256,512", "--requests", "300",
-                                 "--workers", "1", "--json", "--quiet", "--price", "a100=1.0"])
+                                 "--refine-requests", "1200", "--workers", "1", "--json", "--quiet",
+                                 "--price", "a100=1.0"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert [c["params"]["token_budget"] for c in d["configs"]]
     assert d["best"]["params"] == max(d["configs"], key=lambda c: c["max_rate"])["params"]
+    assert all(c["refined"] and c["screen_rate"] > 0 for c in d["configs"])     # both contend for the front
     for bad, msg in ((["--slo", "p99_foo_ms=3"], "--slo"), (["--slo", "p99_ttft_ms=1", "--grid", "colour=red"],
                                                             "--grid"),
                      (["--slo", "p99_ttft_ms=1", "--price", "h100"], "--price"), ([], "at least one --slo"),
@@ -132,3 +137,84 @@ def test_default_goodput_is_stable_across_seeds():
         got.append(goodput(spec, build_engine(spec, params))["max_rate"])
     assert min(got) > 0
     assert max(got) / min(got) - 1 <= 0.12, got
+
+
+def _row(g, price=2.0, refined=False):
+    return {"params": {"g": g, "price": price}, "max_rate": g, "price_per_hour": price, "refined": refined}
+
+
+def test_contenders_leave_out_only_what_is_surely_beaten():
+    spec = small(refine=3)          # 400-request screening: a band of about +/-37%
+    b = spec.band()
+    rows = [_row(10.0), _row(9.0), _row(10.0 * (1 - b) / (1 + b) * 0.99), _row(8.0, price=1.0), _row(0.0)]
+    picked = [r["max_rate"] for r in contenders(rows, spec)]
+    # 10 and the cheaper 8 are on the front, then 9; the one whose upper edge is below 10's lower edge
+    # (at the same price) is surely beaten, and a zero goodput is no contender
+    assert picked == [10.0, 8.0, 9.0]
+    assert [r["max_rate"] for r in contenders(rows, small(refine=1))] == [10.0]
+    # refined rows have narrow bands: 9.5 refined is surely beaten by a refined 10.5 ...
+    narrow = small(refine=5, refine_requests=1_000_000)
+    assert [r["max_rate"] for r in contenders([_row(10.5, refined=True), _row(9.5, refined=True)], narrow)] == [10.5]
+    # ... but not by a screened one, whose band is wide
+    assert len(contenders([_row(10.5), _row(9.5, refined=True)], narrow)) == 2
+    assert contenders(rows, small(refine=0)) == []
+
+
+def test_refining_runs_the_contenders_long_and_resumes(tmp_path):
+    spec = small(refine=2, refine_requests=3000, grid=parse_grid(["policy=sarathi,vllm,orca", "token_budget=256,512"]))
+    o = run_plan(spec, tmp_path, plan_backend("serial"))
+    refined = [r for r in o.rows if r.get("refined")]
+    assert 2 <= len(refined) <= 2 * 3 and o.refined == len(refined)
+    assert o.best["refined"]
+    long = spec.refining()
+    assert long.num_requests == 3000 and long.resolution == 0.005 and long.refine == 0
+    for r in refined:
+        assert r["requests"] == 3000 and r["screen_rate"] > 0
+        e = build_engine(long, r["params"])
+        assert probe(long, e, r["max_rate"])[0]                         # met at the refined goodput
+        assert not probe(long, e, r["upper_rate"])[0]                   # missed 0.5% above it
+        assert r["upper_rate"] / r["max_rate"] - 1 <= 0.005 + 1e-12
+    # the journal holds the refinements too: run again, nothing is computed
+    again = run_plan(spec, tmp_path, plan_backend("serial"))
+    assert again.computed == 0 and again.to_json() == json.loads(json.dumps(o.to_json()))
+    # cut the journal inside the refinements: only the lost ones are searched again
+    lines = (tmp_path / "plan.jsonl").read_text().splitlines()
+    keep = [i for i, ln in enumerate(lines) if '"refine:' in ln][0] + 1
+    (tmp_path / "plan.jsonl").write_text("\n".join(lines[:keep]) + "\n")
+    part = run_plan(spec, tmp_path, plan_backend("serial"))
+    assert part.computed == len(refined) - 1
+    assert part.to_json() == again.to_json()
+
+
+def test_refined_goodput_is_sharper_than_the_screening():
+    # the sd of one seed's goodput falls as one over the square root of the run length: refined
+    # searches on three seeds agree within 3%, where the screening's spread may reach 12%
+    params = {"policy": "sarathi", "token_budget": 512}
+    spec = PlanSpec("fig1", slos=SLOS, refine_requests=40_000)
+    got = [run_task(PlanSpec(**{**spec.to_dict(), "seeds": (s,)}).to_dict(), [params], [12.0])[config_id(params)]
+           for s in (1, 2, 3)]
+    rates = [g["max_rate"] for g in got]
+    assert max(rates) / min(rates) - 1 <= 0.03, rates
+    assert all(g["requests"] == 40_000 for g in got)
+
+
+def test_latency_sink_without_iteration_rows_gives_the_full_runs_requests():
+    # the planner's sink takes no iteration rows and no ITL (finalize skips them): the requests'
+    # latencies must be those of a full fast-core run
+    import numpy as np
+
+    from llmqueue.lab.plan.goodput import _latencies_of, latencies, workload_arrays
+    from llmqueue.sim.fast import simulate_fast
+    from llmqueue.workload.arrays import RequestArrays, RequestStream
+    spec = small(num_requests=3000, warmup=0.0)
+    for params in ({"policy": "sarathi", "token_budget": 256}, {"policy": "vllm", "token_budget": 512,
+                                                                "max_batch_size": 16}):
+        e = build_engine(spec, params)
+        got = latencies(spec, e, 0.9 * e.lambda_star, 1)
+        p, d, t = workload_arrays(spec, 1)
+        stream = RequestStream(iter([RequestArrays(np.arange(len(p)), t / (0.9 * e.lambda_star), p, d)]))
+        table = simulate_fast(e.policy, e.batch_time, stream).requests
+        want = _latencies_of({c: table[c].to_numpy() for c in ("arrival_time", "first_token_time",
+                                                                "completion_time", "decode_tokens")})
+        for k in ("ttft", "tpot", "e2el"):
+            np.testing.assert_array_equal(got[k], want[k])

@@ -67,7 +67,7 @@ def ray_cluster(tmp_path, monkeypatch):
 
 def test_plan_on_a_ray_cluster_equals_local(ray_cluster, tmp_path):
     spec = PlanSpec("fig1", slos={"p99_ttft_ms": 1000.0, "p99_tpot_ms": 160.0}, num_requests=300,
-                    grid=parse_grid(["policy=sarathi,vllm", "token_budget=256,512"]))
+                    grid=parse_grid(["policy=sarathi,vllm", "token_budget=256,512"]), refine=2, refine_requests=1200)
     local = run_plan(spec, None, plan_backend("serial")).to_json()
     on_ray = run_plan(spec, tmp_path, plan_backend("ray", None, ray_cluster)).to_json()
     assert on_ray == local

@@ -13,7 +13,8 @@ from .output import wide_console as console
 
 
 def report(
-    folder: Path = typer.Argument(..., help="A sweep folder, a reproduce folder, a run folder (simulate --out) or a plan folder (plan --out)."),
+    folder: Path = typer.Argument(..., help="A sweep folder, a reproduce folder, a run folder (simulate --out) "
+                                "or a plan folder (plan --out)."),
     out: Optional[Path] = typer.Option(None, "--out", help="The HTML file to write (default: FOLDER/report.html)."),
 ) -> None:
     """One self-contained HTML page: figures embedded, tables, the scenario, verdicts in plain words."""

@@ -198,6 +198,7 @@ class _LatencySink:
     """A fast-core sink that keeps only what the SLOs need (no tables are built)."""
 
     COLS = ("arrival_time", "first_token_time", "completion_time", "decode_tokens")
+    wants_iterations = False
 
     def __init__(self) -> None:
         self.parts: list[dict[str, np.ndarray]] = []

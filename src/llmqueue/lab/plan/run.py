@@ -104,7 +104,8 @@ def contenders(rows: list[dict], spec: PlanSpec) -> list[dict]:
     up, lo = g * (1 + band), g * (1 - band)
     sure = ((lo[None, :] >= up[:, None]) & (price[None, :] / lo[None, :] <= price[:, None] / up[:, None])).any(axis=1)
     c = price / g
-    better = (g[None, :] >= g[:, None]) & (c[None, :] <= c[:, None]) & ((g[None, :] > g[:, None]) | (c[None, :] < c[:, None]))
+    gd, gc, cd, cc = g[None, :], g[:, None], c[None, :], c[:, None]      # d: the others, c: this one
+    better = (gd >= gc) & (cd <= cc) & ((gd > gc) | (cd < cc))
     beaten = better.sum(axis=1)
     order = sorted(np.flatnonzero(~sure), key=lambda i: (beaten[i], -g[i]))
     return [live[i] for i in order[: spec.refine]]
@@ -219,7 +220,8 @@ def run_plan(spec: PlanSpec, out: Path | None, backend, *, fresh: bool = False,
     ordered = [by_id[config_id(c)] for c in configs]
     ordered.sort(key=lambda r: (r.get("cost_per_mtok") is None, r.get("cost_per_mtok") or 0, -(r["max_rate"] or 0)))
     return PlanOutcome(spec, ordered, choose_best(ordered, target_rate), pareto_front(ordered),
-                       progress.total - progress.resumed, progress.resumed, sum(bool(r.get("refined")) for r in ordered))
+                       progress.total - progress.resumed, progress.resumed,
+                       sum(bool(r.get("refined")) for r in ordered))
 
 
 class _Counter:

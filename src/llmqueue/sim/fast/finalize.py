@@ -109,7 +109,11 @@ def _first_tokens_of_movers(S: CoreState, idx: np.ndarray, ftok: np.ndarray, G: 
 
 def finalize_epoch(S: CoreState, F: RequestFeed, buf: EpochBuffer, snap: Snapshot, sink,
                    itl: ItlHistogram) -> None:
-    """Records of the requests finished in the epoch, its iteration rows and its ITL."""
+    """Records of the requests finished in the epoch, its iteration rows and its ITL.
+
+    A sink whose ``wants_iterations`` is False (the planner's, which needs request latencies
+    only) gets no iteration rows, and the ITL histogram is not kept: the requests are the same."""
+    rows = getattr(sink, "wants_iterations", True)
     ab, qb, gb = F.abase, F.qbase, S.gbase
     na = S.ai - ab
     end = np.array(buf.end, dtype=F64)
@@ -141,12 +145,14 @@ def finalize_epoch(S: CoreState, F: RequestFeed, buf: EpochBuffer, snap: Snapsho
         # inter-token gaps of the epoch's decode steps
         steps = np.array(buf.s, dtype=I64) > 0
         g = np.arange(snap.G + 1, S.G + 1) - gb
-        itl.add(decend[g] - decend[g - 1], np.array(buf.ic, dtype=I64)[steps])
+        if rows:
+            itl.add(decend[g] - decend[g - 1], np.array(buf.ic, dtype=I64)[steps])
         due = [(g_, t) for g_, t in S.gaps if g_ <= S.G]
         if due:
             S.gaps = [(g_, t) for g_, t in S.gaps if g_ > S.G]
-            gg, tt = (np.array(v) for v in zip(*due))
-            itl.add(decend[gg - gb] - tt, np.ones(gg.size, I64))
+            if rows:
+                gg, tt = (np.array(v) for v in zip(*due))
+                itl.add(decend[gg - gb] - tt, np.ones(gg.size, I64))
     comp = np.empty(0)
     if parts:
         rel, kind, ftok, comp = (np.concatenate(p) for p in zip(*parts))
@@ -154,10 +160,10 @@ def finalize_epoch(S: CoreState, F: RequestFeed, buf: EpochBuffer, snap: Snapsho
         rel, ftok, comp = rel[o], ftok[o], comp[o]
         sink.add_requests(_records(F, rel, ftok, comp))
         np.frombuffer(F.done, dtype=np.uint8)[rel] = 1
-    it = _iteration_columns(S, F, buf, snap, comp)
-    sink.add_iterations(it)
+    if rows:
+        sink.add_iterations(_iteration_columns(S, F, buf, snap, comp))
     S.completed += comp.size
-    S.processed += int(it["prefill_tokens"].sum() + it["decode_tokens"].sum())
+    S.processed += sum(buf.x) + sum(buf.s)
 
 
 def flush_unfinished(S: CoreState, F: RequestFeed, sink) -> None:
