@@ -167,13 +167,13 @@ def test_refining_runs_the_contenders_long_and_resumes(tmp_path):
     assert 2 <= len(refined) <= 2 * 3 and o.refined == len(refined)
     assert o.best["refined"]
     long = spec.refining()
-    assert long.num_requests == 3000 and long.resolution == 0.005 and long.refine == 0
+    assert long.num_requests == 3000 and long.resolution == 0.0025 and long.refine == 0
     for r in refined:
         assert r["requests"] == 3000 and r["screen_rate"] > 0
         e = build_engine(long, r["params"])
         assert probe(long, e, r["max_rate"])[0]                         # met at the refined goodput
-        assert not probe(long, e, r["upper_rate"])[0]                   # missed 0.5% above it
-        assert r["upper_rate"] / r["max_rate"] - 1 <= 0.005 + 1e-12
+        assert not probe(long, e, r["upper_rate"])[0]                   # missed 0.25% above it
+        assert r["upper_rate"] / r["max_rate"] - 1 <= 0.0025 + 1e-12
     # the journal holds the refinements too: run again, nothing is computed
     again = run_plan(spec, tmp_path, plan_backend("serial"))
     assert again.computed == 0 and again.to_json() == json.loads(json.dumps(o.to_json()))
@@ -218,3 +218,26 @@ def test_latency_sink_without_iteration_rows_gives_the_full_runs_requests():
                                                                 "completion_time", "decode_tokens")})
         for k in ("ttft", "tpot", "e2el"):
             np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_narrowing_brackets_the_boundary_in_few_probes():
+    from llmqueue.lab.plan.goodput import _narrow
+    for g, shape in ((7.3, lambda x: x ** 3), (7.3, lambda x: math.exp(8 * (x - 1))), (7.3, lambda x: x ** 0.3)):
+        seen: list[float] = []
+
+        def test(r, g=g, shape=shape, seen=seen):
+            m = shape(r / g)
+            seen.append(r)
+            return m <= 1, m
+        lo, hi = 6.0, 9.0
+        lo, hi = _narrow(test, lo, hi, shape(lo / g), shape(hi / g), 0.0025)
+        assert lo <= g < hi and hi / lo - 1 <= 0.0025
+        assert len(seen) <= 8, len(seen)               # bisection from a 50% bracket needs 8
+    # a margin that is not finite (unfinished requests) falls back to bisection
+    calls = []
+
+    def cliff(r):
+        calls.append(r)
+        return r <= 7.3, (0.5 if r <= 7.3 else math.inf)
+    lo, hi = _narrow(cliff, 6.0, 9.0, 0.5, math.inf, 0.01)
+    assert lo <= 7.3 < hi and hi / lo - 1 <= 0.01 and calls[0] == pytest.approx(math.sqrt(54))

@@ -33,7 +33,7 @@ def plan(
                                  "screening every configuration."),
     refine: int = typer.Option(12, "--refine", help="Contenders for the Pareto front searched again with "
                                "long runs, per round (0: screening only)."),
-    refine_requests: int = typer.Option(100_000, "--refine-requests", help="Requests simulated per probe and "
+    refine_requests: int = typer.Option(400_000, "--refine-requests", help="Requests simulated per probe and "
                                         "seed when refining."),
     seeds: str = typer.Option("1", "--seeds", help="Seeds pooled at each probe: '1,2,3' or '1-3'."),
     resolution: float = typer.Option(0.01, "--resolution", help="Stop when the goodput bracket's "

@@ -27,6 +27,7 @@ t(b) with the workload's steady-state token mix (:func:`~llmqueue.engine.batch_t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,7 +260,10 @@ def latencies(spec: PlanSpec, e: Engine, rate: float, seed: int) -> dict[str, np
 
 
 def judge(spec: PlanSpec, lat: list[dict[str, np.ndarray]], n: int) -> tuple[bool, dict]:
-    """Whether pooled latencies meet the SLOs; the summary values (ms) and the attainment."""
+    """Whether pooled latencies meet the SLOs; the summary values (ms), the attainment and the
+    ``margin``: the largest bounded statistic over its bound (with ``attainment``, the share of
+    requests missing an SLO over the share allowed); <= 1 when the SLOs are met, infinite when a
+    request did not finish."""
     pooled = {k: np.concatenate([x[k] for x in lat]) for k in ("ttft", "tpot", "e2el")}
     unfinished = n - len(pooled["ttft"])
     out: dict[str, Any] = {}
@@ -283,6 +287,10 @@ def judge(spec: PlanSpec, lat: list[dict[str, np.ndarray]], n: int) -> tuple[boo
     out["attainment"] = att
     if spec.attainment is not None:
         ok = ok and att >= spec.attainment
+        margin = (1 - att) / max(1 - spec.attainment, 1e-9)
+    else:
+        margin = max(out[k] / b for k, b in spec.slos.items())
+    out["margin"] = margin if unfinished == 0 and math.isfinite(margin) else math.inf
     return ok, out
 
 
@@ -353,17 +361,43 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None, step: float |
             else:
                 hi = r
     if lo is not None and hi is not None:
-        while hi / lo - 1 > res:
-            mid = math.sqrt(lo * hi)
-            if test(mid):
-                lo = mid
-            else:
-                hi = mid
+        lo, hi = _narrow(lambda r: (test(r), info[r]["margin"]), lo, hi, info[lo]["margin"], info[hi]["margin"], res)
     out = {"max_rate": lo if lo is not None else 0.0, "probes": len(probes), "pruned": None, "capacity": cap,
            "at_capacity": lo is not None and lo >= cap * (1 - 1e-12), "upper_rate": hi}
     if lo is not None:
         out.update(info[lo])
     return out
+
+
+def _narrow(test: Callable[[float], tuple[bool, float]], lo: float, hi: float, m_lo: float, m_hi: float,
+            res: float) -> tuple[float, float]:
+    """Narrow [lo, hi] (met at lo, missed at hi) until ``hi / lo - 1 <= res``.
+
+    The next rate is where the margin (:func:`judge`, 1 at the boundary) crosses 1 on the line
+    through the bracket's ends (regula falsi; with common random numbers the margin is a smooth
+    function of the rate), kept at least a quarter of the resolution inside the bracket so that
+    each probe narrows it; an end kept twice in a row has its distance to 1 halved (the Illinois
+    rule), so both ends move. Bisection when a margin is not finite (a request left unfinished)."""
+    kept = 0                              # +1: lo was kept by the last probe, -1: hi was
+    while hi / lo - 1 > res:
+        if math.isfinite(m_lo) and math.isfinite(m_hi) and m_hi > 1 >= m_lo:
+            r = lo + (1 - m_lo) * (hi - lo) / (m_hi - m_lo)
+            edge = res / 4
+            r = min(max(r, lo * (1 + edge)), hi / (1 + edge))
+        else:
+            r = math.sqrt(lo * hi)
+        ok, m = test(r)
+        if ok:
+            lo, m_lo = r, m
+            if kept == -1 and math.isfinite(m_hi):
+                m_hi = 1 + (m_hi - 1) / 2
+            kept = -1
+        else:
+            hi, m_hi = r, m
+            if kept == 1 and math.isfinite(m_lo):
+                m_lo = 1 - (1 - m_lo) / 2
+            kept = 1
+    return lo, hi
 
 
 def run_task(spec_dict: dict, configs: list[dict], screened: list[float] | None = None) -> dict:

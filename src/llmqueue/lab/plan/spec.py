@@ -116,15 +116,15 @@ class PlanSpec:
     attainment: float | None = None        # share of requests meeting every SLO (None: the percentiles)
     grid: dict = field(default_factory=dict)
     prices: dict = field(default_factory=lambda: dict(DEFAULT_PRICES))
-    num_requests: int = 4000                # screening runs: about 3.6% sd per seed (benchmarks/plan_accuracy.py)
+    num_requests: int = 4000                # screening runs: about 3.4% sd (see band)
     seeds: tuple[int, ...] = (1,)
     resolution: float = 0.01               # relative width of the final bracket
     warmup: float = 0.1                    # share of each run's first requests left out of the SLO check
     router: str = "jsq"
     exact_batch_time: bool = False         # GPU profiles through the engine core (no tabulation)
     refine: int = 12                       # contenders re-searched with long runs per round (0: none)
-    refine_requests: int = 100_000         # requests per refining run: about 0.7% sd
-    refine_resolution: float = 0.005       # the refined bracket's relative width
+    refine_requests: int = 400_000         # requests per refining run: about 0.5% sd (see band)
+    refine_resolution: float = 0.0025      # the refined bracket's relative width
 
     def __post_init__(self) -> None:
         if not self.slos:
@@ -152,11 +152,13 @@ class PlanSpec:
             raise ValueError(f"--router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
 
     def band(self, refined: bool = False) -> float:
-        """Relative half-width of a goodput estimate's noise band (3 standard deviations): the
-        spread of one seed's goodput measured on the Fig. 1 sample of benchmarks/plan_accuracy.py
-        is about 2.9% at 6,000 requests and falls as one over the square root of the run length."""
+        """Relative half-width of a goodput estimate's noise band: 3 standard deviations, the
+        standard deviation of one seed's goodput from runs of n requests taken as
+        2.9% x (6,000 / n) ** 0.4, a fit to the spread measured on the Fig. 1 configurations of
+        benchmarks/plan_accuracy.py (2.9% at 6,000 requests, 1.6% at 20,000, 1.1% at 50,000,
+        about 0.4% at 400,000: it falls a little slower than one over the square root)."""
         n = (self.refine_requests if refined else self.num_requests) * len(self.seeds)
-        return 3 * 0.029 * math.sqrt(6000 / n)
+        return 3 * 0.029 * (6000 / n) ** 0.4
 
     def refining(self) -> PlanSpec:
         """The spec of the refining runs: long runs, a fine bracket."""
