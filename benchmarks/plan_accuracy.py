@@ -92,7 +92,7 @@ def main() -> int:
     scenario_file = str(Path(tmp) / "random-lengths.yaml")
     Path(scenario_file).write_text(RANDOM_YAML)
     default = PlanSpec("fig1", slos=FIG1["slos"])
-    print(f"planner defaults: screening {default.num_requests} requests, refining {default.refine_requests}, "
+    print(f"planner defaults: screening {default.num_requests} requests, refining {default.refine_requests_for(True)}, "
           f"seeds {default.seeds}, warmup {default.warmup}, resolution {default.resolution} / "
           f"{default.refine_resolution}")
     saved = json.loads(a.reference.read_text()) if a.reference and a.reference.exists() else {}

@@ -81,7 +81,7 @@ def test_plan_report(folders):
     page = render(folders["plan"])
     check_self_contained(page)
     for text in ("Deployment plan", "best: <b>sarathi", "p99_ttft_ms &lt;= 1000 ms", "refined", "screened",
-                 "runs of 300 requests", "runs of 1,200 requests", "$ / M tokens", "vllm b256"):
+                 "runs of 300 requests", "refined: runs of 1,200 (about", "$ / M tokens", "vllm b256"):
         assert text in page, text
     # plan.html is the same section, with the plot as a file beside it
     own = (folders["plan"] / "plan.html").read_text()

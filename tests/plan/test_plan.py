@@ -140,12 +140,13 @@ def test_default_goodput_is_stable_across_seeds():
 
 
 def _row(g, price=2.0, refined=False):
-    return {"params": {"g": g, "price": price}, "max_rate": g, "price_per_hour": price, "refined": refined}
+    return {"params": {"g": g, "price": price}, "max_rate": g, "price_per_hour": price, "refined": refined,
+            "requests": 1_000_000}
 
 
 def test_contenders_leave_out_only_what_is_surely_beaten():
-    spec = small(refine=3)          # 400-request screening: a band of about +/-37%
-    b = spec.band()
+    spec = small(refine=3)          # 400-request screening: a band of about +/-26%
+    b = spec.screen_band()
     rows = [_row(10.0), _row(9.0), _row(10.0 * (1 - b) / (1 + b) * 0.99), _row(8.0, price=1.0), _row(0.0)]
     picked = [r["max_rate"] for r in contenders(rows, spec)]
     # 10 and the cheaper 8 are on the front, then 9; the one whose upper edge is below 10's lower edge
@@ -153,7 +154,7 @@ def test_contenders_leave_out_only_what_is_surely_beaten():
     assert picked == [10.0, 8.0, 9.0]
     assert [r["max_rate"] for r in contenders(rows, small(refine=1))] == [10.0]
     # refined rows have narrow bands: 9.5 refined is surely beaten by a refined 10.5 ...
-    narrow = small(refine=5, refine_requests=1_000_000)
+    narrow = small(refine=5)
     assert [r["max_rate"] for r in contenders([_row(10.5, refined=True), _row(9.5, refined=True)], narrow)] == [10.5]
     # ... but not by a screened one, whose band is wide
     assert len(contenders([_row(10.5), _row(9.5, refined=True)], narrow)) == 2
@@ -167,6 +168,8 @@ def test_refining_runs_the_contenders_long_and_resumes(tmp_path):
     assert 2 <= len(refined) <= 2 * 3 and o.refined == len(refined)
     assert o.best["refined"]
     long = spec.refining()
+    assert spec.refine_requests_for(False) == 3000 and small().refine_requests_for(True) == 400_000
+    assert small().refine_requests_for(False) == 40_000
     assert long.num_requests == 3000 and long.resolution == 0.0025 and long.refine == 0
     for r in refined:
         assert r["requests"] == 3000 and r["screen_rate"] > 0

@@ -33,8 +33,9 @@ def plan(
                                  "screening every configuration."),
     refine: int = typer.Option(12, "--refine", help="Contenders for the Pareto front searched again with "
                                "long runs, per round (0: screening only)."),
-    refine_requests: int = typer.Option(400_000, "--refine-requests", help="Requests simulated per probe and "
-                                        "seed when refining."),
+    refine_requests: Optional[int] = typer.Option(None, "--refine-requests", help="Requests simulated per probe "
+                                                  "and seed when refining (default 400,000 on the fast core, "
+                                                  "40,000 on the engine core: replicas, KV memory, vllm-v1)."),
     seeds: str = typer.Option("1", "--seeds", help="Seeds pooled at each probe: '1,2,3' or '1-3'."),
     resolution: float = typer.Option(0.01, "--resolution", help="Stop when the goodput bracket's "
                                      "high / low - 1 is at most this."),
@@ -60,7 +61,7 @@ def plan(
     table is sorted by cost per million tokens. Interrupted plans with --out resume where they stopped.
     """
     from ..lab.plan import PlanMismatch, PlanSpec, parse_grid, parse_prices, parse_slo, plan_backend, run_plan
-    from ..lab.plan.output import label, write_all
+    from ..lab.plan.output import label, measured, write_all
     from .lab_parse import int_list
 
     if workers is not None and workers < 1:
@@ -128,10 +129,7 @@ def plan(
                       r.get("error") or r.get("pruned") or f(r.get("capacity")))
     console.print(table)
     b = outcome.best
-    console.print(f"* on the Pareto front (goodput against cost); screened: {spec.num_requests:,} requests per run "
-                  f"(about +/-{100 * spec.band():.0f}%), refined: {spec.refine_requests:,} (about "
-                  f"+/-{100 * spec.band(True):.1f}%)" if spec.refine else "* on the Pareto front (goodput against "
-                  f"cost); {spec.num_requests:,} requests per run (about +/-{100 * spec.band():.0f}%)", highlight=False)
+    console.print("* on the Pareto front (goodput against cost); " + measured(spec, outcome.rows), highlight=False)
     console.print(f"best: {label(b['params'])}: {b['max_rate']:.4g} req/s" if b else
                   "best: no configuration meets the SLOs" + (f" at {target_rate} req/s" if target_rate else ""),
                   highlight=False)

@@ -95,6 +95,12 @@ class Engine:
     lambda_source: str
     replicas: int
 
+    @property
+    def fast(self) -> bool:
+        """Whether a run takes the fast core (one replica, no KV memory, a policy and batch time it runs)."""
+        from ...sim.fast import fast_path_reason
+        return self.replicas == 1 and self.memory is None and fast_path_reason(self.policy, self.batch_time) is None
+
 
 def _gpu_model(sc, params: dict):
     from ...engine.gpu_profile import GpuProfileBatchTime
@@ -243,7 +249,7 @@ def latencies(spec: PlanSpec, e: Engine, rate: float, seed: int) -> dict[str, np
 
     One replica runs on the fast core when it applies (fed numpy columns, keeping only the
     latency columns), else on the engine core; several replicas on the network layer."""
-    from ...sim.fast import fast_path_reason, run_core
+    from ...sim.fast import run_core
     from ...sim.simulate import simulate
     from ...workload.arrays import RequestArrays, RequestStream
     if e.replicas > 1:
@@ -251,7 +257,7 @@ def latencies(spec: PlanSpec, e: Engine, rate: float, seed: int) -> dict[str, np
         return _drop_warmup(spec, _latencies_of({c: v[c].to_numpy() for c in _LatencySink.COLS}))
     p, d, t = workload_arrays(spec, seed)
     stream = RequestStream(iter([RequestArrays(np.arange(len(p)), t / rate, p, d)]))
-    if e.memory is None and fast_path_reason(e.policy, e.batch_time) is None:
+    if e.fast:
         sink = _LatencySink()
         run_core(e.policy, e.batch_time, stream, sink)
         return _drop_warmup(spec, _latencies_of(sink.columns()))
@@ -442,10 +448,11 @@ def run_task(spec_dict: dict, configs: list[dict], screened: list[float] | None 
 
 def _refine_task(spec: PlanSpec, configs: list[dict], screened: list[float]) -> dict:
     from .spec import config_id
-    long = spec.refining()
-    step = 1 + spec.band() / 3
+    step = 1 + spec.screen_band() / 3
     rows = {}
     for params, g0 in zip(configs, screened):
-        g = goodput(long, build_engine(long, params), g0, step)
+        e = build_engine(spec, params)
+        long = spec.refining(e.fast)
+        g = goodput(long, e, g0, step)
         rows[config_id(params)] = {**g, "requests": long.num_requests * len(long.seeds)}
     return rows

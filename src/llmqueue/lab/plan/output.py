@@ -10,6 +10,7 @@ from pathlib import Path
 from ...sim.manifest import write_text
 from ..plots import save
 from .run import PlanOutcome
+from .spec import PlanSpec
 
 
 def label(params: dict) -> str:
@@ -51,14 +52,24 @@ def plot(outcome: PlanOutcome, path: Path) -> Path | None:
     return save(fig, path)
 
 
+def measured(spec: PlanSpec, rows: list[dict]) -> str:
+    """How the goodputs were measured, with their noise bands (:meth:`PlanSpec.band`)."""
+    text = (f"screened: runs of {spec.num_requests * len(spec.seeds):,} requests (about "
+            f"+/-{100 * spec.screen_band():.0f}%)")
+    ns = sorted({r["requests"] for r in rows if r.get("refined")})
+    if ns:
+        text += "; refined: " + ", ".join(f"runs of {n:,} (about +/-{100 * spec.band(n):.1f}%)" for n in ns)
+    elif spec.refine:
+        text += "; no configuration refined"
+    return text + "."
+
+
 def html_section(spec: dict, results: dict, figure: str) -> str:
     """The plan as an HTML section: the answer, how the goodputs were measured, the table sorted
     by cost (``*`` on the Pareto front) and ``figure`` (the goodput-against-cost plot's HTML).
 
     ``spec`` is :meth:`PlanSpec.to_dict`, ``results`` :meth:`PlanOutcome.to_json`: plan.html and
     ``llmqueue report`` on a plan folder both build the section from them."""
-    from .spec import PlanSpec
-
     def cell(x) -> str:
         if isinstance(x, float):
             return "" if not math.isfinite(x) else f"{x:.4g}"
@@ -78,11 +89,8 @@ def html_section(spec: dict, results: dict, figure: str) -> str:
         slos += f", for {s.attainment:.0%} of requests"
     answer = (f"best: <b>{html.escape(label(best['params']))}</b>, goodput {best['max_rate']:.4g} req/s, "
               f"{cell(best.get('cost_per_mtok'))} $ per million tokens" if best else "no configuration meets the SLOs")
-    method = (f"Goodput: the highest Poisson rate meeting the SLOs, by bisection on the simulator below each "
-              f"configuration's capacity. Every configuration was screened with runs of {s.num_requests:,} requests "
-              f"(about +/-{100 * s.band():.0f}%)")
-    method += (f"; the contenders for the Pareto front were refined with runs of {s.refine_requests:,} requests "
-               f"(about +/-{100 * s.band(True):.1f}%)." if s.refine else ".")
+    method = ("Goodput: the highest Poisson rate meeting the SLOs, searched on the simulator below each "
+              "configuration's capacity. " + measured(s, results["configs"]))
     out = ["<section><h2>Deployment plan</h2>", f"<p class=\"answer\">{answer}</p>",
            f"<p>SLOs: {html.escape(slos)}; scenario {html.escape(s.scenario)}.</p>",
            f"<p class=\"note\">{html.escape(method)} * marks the Pareto front (goodput against cost).</p>", figure,

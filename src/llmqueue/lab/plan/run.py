@@ -100,7 +100,7 @@ def contenders(rows: list[dict], spec: PlanSpec) -> list[dict]:
         return []
     g = np.array([r["max_rate"] for r in live], dtype=float)
     price = np.array([r.get("price_per_hour") or 1.0 for r in live], dtype=float)
-    band = np.array([spec.band(bool(r.get("refined"))) for r in live])
+    band = np.array([spec.band(r["requests"]) if r.get("refined") else spec.screen_band() for r in live])
     up, lo = g * (1 + band), g * (1 - band)
     sure = ((lo[None, :] >= up[:, None]) & (price[None, :] / lo[None, :] <= price[:, None] / up[:, None])).any(axis=1)
     c = price / g

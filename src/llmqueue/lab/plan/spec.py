@@ -31,6 +31,9 @@ DEFAULT_GPU = "a100"
 
 ROUTERS = ("jsq", "least_tokens", "round_robin", "power_of_two")
 
+#: Default requests per refining run on the fast core and on the engine core (PlanSpec.refine_requests_for).
+REFINE_FAST, REFINE_SLOW = 400_000, 40_000
+
 
 def parse_slo(text: str) -> tuple[str, float]:
     """``p99_ttft_ms=500`` -> ("p99_ttft_ms", 500.0)."""
@@ -123,7 +126,7 @@ class PlanSpec:
     router: str = "jsq"
     exact_batch_time: bool = False         # GPU profiles through the engine core (no tabulation)
     refine: int = 12                       # contenders re-searched with long runs per round (0: none)
-    refine_requests: int = 400_000         # requests per refining run: about 0.5% sd (see band)
+    refine_requests: int | None = None     # requests per refining run (None: refine_requests_for)
     refine_resolution: float = 0.0025      # the refined bracket's relative width
 
     def __post_init__(self) -> None:
@@ -143,7 +146,7 @@ class PlanSpec:
             raise ValueError(f"warmup must be a share of the requests in [0, 0.9), got {self.warmup}")
         if self.refine < 0:
             raise ValueError(f"--refine must be >= 0, got {self.refine}")
-        if self.refine and self.refine_requests < self.num_requests:
+        if self.refine and self.refine_requests is not None and self.refine_requests < self.num_requests:
             raise ValueError(f"--refine-requests ({self.refine_requests}) must be at least --requests "
                              f"({self.num_requests})")
         if not 0 < self.refine_resolution < 1:
@@ -151,18 +154,29 @@ class PlanSpec:
         if self.router not in ROUTERS:
             raise ValueError(f"--router must be one of {', '.join(ROUTERS)}, got {self.router!r}")
 
-    def band(self, refined: bool = False) -> float:
-        """Relative half-width of a goodput estimate's noise band: 3 standard deviations, the
-        standard deviation of one seed's goodput from runs of n requests taken as
-        2.9% x (6,000 / n) ** 0.4, a fit to the spread measured on the Fig. 1 configurations of
-        benchmarks/plan_accuracy.py (2.9% at 6,000 requests, 1.6% at 20,000, 1.1% at 50,000,
-        about 0.4% at 400,000: it falls a little slower than one over the square root)."""
-        n = (self.refine_requests if refined else self.num_requests) * len(self.seeds)
-        return 3 * 0.029 * (6000 / n) ** 0.4
+    @staticmethod
+    def band(requests: int) -> float:
+        """Relative half-width of the noise band of a goodput found with runs of ``requests``
+        requests (all seeds together): 3 standard deviations, the standard deviation taken as
+        2.9% x (6,000 / requests) ** 0.4, a fit to the spread of one seed's goodput measured on the
+        Fig. 1 configurations of benchmarks/plan_accuracy.py (2.9% at 6,000 requests, 1.6% at
+        20,000, 1.1% at 50,000, about 0.4% at 400,000: a little slower than one over the square root)."""
+        return 3 * 0.029 * (6000 / requests) ** 0.4
 
-    def refining(self) -> PlanSpec:
+    def screen_band(self) -> float:
+        return self.band(self.num_requests * len(self.seeds))
+
+    def refine_requests_for(self, fast: bool) -> int:
+        """Requests per refining run: ``refine_requests``, else 400,000 on the fast core and
+        40,000 on the engine core (replicas, KV memory, vllm-v1, exact GPU compositions: about 50
+        times slower per request)."""
+        if self.refine_requests is not None:
+            return self.refine_requests
+        return max(REFINE_FAST if fast else REFINE_SLOW, self.num_requests)
+
+    def refining(self, fast: bool = True) -> PlanSpec:
         """The spec of the refining runs: long runs, a fine bracket."""
-        return PlanSpec(**{**self.to_dict(), "seeds": self.seeds, "num_requests": self.refine_requests,
+        return PlanSpec(**{**self.to_dict(), "seeds": self.seeds, "num_requests": self.refine_requests_for(fast),
                            "resolution": min(self.resolution, self.refine_resolution), "refine": 0})
 
     def configs(self) -> list[dict]:
