@@ -112,7 +112,10 @@ def test_cli_json_and_errors(tmp_path):
     for bad, msg in ((["--slo", "p99_foo_ms=3"], "--slo"), (["--slo", "p99_ttft_ms=1", "--grid", "colour=red"],
                                                             "--grid"),
                      (["--slo", "p99_ttft_ms=1", "--price", "h100"], "--price"), ([], "at least one --slo"),
-                     (["--slo", "p99_ttft_ms=1", "--grid", "gpu=h100"], "gpu-profile")):
+                     (["--slo", "p99_ttft_ms=1", "--grid", "gpu=h100"], "gpu-profile"),
+                     (["--slo", "p99_ttft_ms=1", "--requests", "5000", "--refine-requests", "100"],
+                      "--refine-requests (100) must be at least --requests (5000)"),
+                     (["--slo", "p99_ttft_ms=1", "--refine", "-1"], "--refine must be >= 0")):
         r = CliRunner().invoke(app, ["plan", "fig1", "--quiet", "--workers", "1", *bad])
         assert r.exit_code == 2, (bad, r.output)
         assert msg in r.output and "Traceback" not in r.output
