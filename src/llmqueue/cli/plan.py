@@ -56,7 +56,7 @@ def plan(
 ) -> None:
     """Find each configuration's goodput (highest Poisson rate meeting the SLOs) and its cost.
 
-    Goodput is searched by bisection on the simulator below the theory's capacity: every
+    Goodput is searched on the simulator below the theory's capacity: every
     configuration with short runs, then the contenders for the Pareto front with long ones. The
     table is sorted by cost per million tokens. Interrupted plans with --out resume where they stopped.
     """

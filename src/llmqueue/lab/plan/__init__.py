@@ -1,7 +1,7 @@
 """``llmqueue plan``: the cheapest configurations that serve a workload within latency SLOs.
 
 See docs/plan.md. :mod:`.spec` (grid, SLOs, prices), :mod:`.goodput` (one configuration's
-goodput by bisection on the simulator, bracketed by the theory), :mod:`.run` (configurations on
+goodput by a bracketing search on the simulator, below the theory's capacity), :mod:`.run` (configurations on
 the lab's backends, resumable), :mod:`.output` (table, Pareto front, plot, report section).
 """
 

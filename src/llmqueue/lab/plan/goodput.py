@@ -11,7 +11,7 @@ Work shared between rates, configurations and workers:
 
 - common random numbers: every probe of a seed uses the same requests (lengths) and the same
   unit-rate Poisson arrival times, scaled by 1 / rate, so the SLO verdict is a monotone
-  function of the rate up to queueing effects, and the bisection is sharp;
+  function of the rate up to queueing effects, and the search is sharp;
 - the workload arrays of a seed, the compiled GPU profiles and their batch-time tables are
   cached per process (a worker reuses them for every configuration it runs);
 - configurations that differ only in ``replicas`` run in one task, smallest first: the
@@ -315,7 +315,7 @@ def goodput(spec: PlanSpec, e: Engine, guess: float | None = None, step: float |
     """Search the highest rate meeting the SLOs in (0, replicas * lambda*]; see the module docstring.
 
     Starting at ``guess`` (else 0.7 of the capacity), the rate moves by factors of ``step``
-    (default 1.05 from a guess, 1.5 without) until a bracket is found, then bisects it."""
+    (default 1.05 from a guess, 1.5 without) until a bracket is found, then narrows it (:func:`_narrow`)."""
     # the theory's capacity is excluded: at it and above, queues grow without bound, and a finite
     # run that still meets the SLOs there would only reflect its length
     cap = e.lambda_star * e.replicas * (1 - spec.resolution)

@@ -113,9 +113,8 @@ def contenders(rows: list[dict], spec: PlanSpec) -> list[dict]:
 
 def merge_refined(row: dict, refined: dict) -> dict:
     """The screened row with the refining search's goodput and latencies."""
-    out = {**row, **refined, "refined": True, "screen_rate": row["max_rate"],
-           "probes": row.get("probes", 0) + refined.get("probes", 0)}
-    return out
+    return {**row, **refined, "refined": True, "screen_rate": row["max_rate"],
+            "probes": row.get("probes", 0) + refined.get("probes", 0)}
 
 
 def costs(spec: PlanSpec, row: dict, mean_tokens: float) -> dict:
