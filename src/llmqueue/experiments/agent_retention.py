@@ -14,7 +14,6 @@ evicted last). Reported: the share of the LLM engine's prompt tokens served by i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TypedDict
 
@@ -25,9 +24,9 @@ from ..network.model import JobClass, NetEngine, Network
 from ..network.simulator import simulate_network
 from ..network.workflow import Step, Workflow
 from ..policies.real_systems import SarathiServe
-from ..sim.manifest import write_text
 from ..workload.arrivals import PoissonArrivals
 from ..workload.lengths import Fixed, Uniform
+from .common import save_result
 
 RULES = ("lru", "ttl", "workflow")
 TTL_S = 2.0
@@ -90,8 +89,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     _plot(rows, ceiling["hit_rate"], size["caches"], out / "agent_retention.png")
     result = {"experiment": "agent-retention", "duration_s": dur, "ttl_s": TTL_S, "findings": findings,
               "figures": ["agent_retention.png"], "rows": rows, "ceiling": ceiling}
-    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result(out, result)
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -19,7 +19,6 @@ first 1,500 requests of the whole trace (see :mod:`.kv_cache` for where it is lo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TypedDict
 
@@ -30,8 +29,8 @@ from ..lab.plots import save
 from ..memory.config import MemoryConfig
 from ..network.routed import simulate_routed
 from ..policies.memory_aware import VLLMV1
-from ..sim.manifest import write_text
 from ..workload.trace_stats import stats_of
+from .common import save_result
 from .kv_cache import conversation_trace
 
 BATCH_TIME = PiecewiseLinearBatchTime(c=10e-3, a=4e-5, b0=0)
@@ -95,8 +94,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     result = {"experiment": "cache-routing", "trace": path.name, "requests": len(arrays), "replicas": REPLICAS,
               "cache_tokens": CACHE_TOKENS, "block_reuse_ceiling": ceiling, "findings": findings,
               "figures": ["cache_routing.png"], "rows": rows}
-    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result(out, result)
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -93,7 +93,12 @@ def write_result(out: Path, experiment: str, findings: list[str], numbers: dict,
     """result.json: what was found (sentences), the plotted numbers and the figures; the run time
     is returned beside them but not written (the same seed gives the same bytes)."""
     out.mkdir(parents=True, exist_ok=True)
-    result = {"experiment": experiment, "findings": findings, "figures": [Path(f).name for f in figures],
-              "numbers": jsonable(numbers)}
-    write_text(out / RESULT, json.dumps(result, indent=2) + "\n")
+    result = save_result(out, {"experiment": experiment, "findings": findings,
+                               "figures": [Path(f).name for f in figures], "numbers": jsonable(numbers)})
     return {**result, "seconds": round(seconds, 2)}
+
+
+def save_result(out: Path, result: dict) -> dict:
+    """Write ``result`` as ``out``/result.json (indented, atomically) and return it."""
+    write_text(out / RESULT, json.dumps(result, indent=2) + "\n")
+    return result

@@ -22,7 +22,6 @@ from ``../shared/traces/mooncake/`` (or ``LLMQUEUE_MOONCAKE_TRACE``) on six size
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TypedDict
@@ -33,11 +32,11 @@ from ..errors import ExperimentError
 from ..lab.plots import save
 from ..memory.config import MemoryConfig
 from ..policies.memory_aware import VLLMV1
-from ..sim.manifest import write_text
 from ..sim.simulate import simulate
 from ..workload.arrays import RequestArrays
 from ..workload.mooncake import read_mooncake_arrays
 from ..workload.trace_stats import stats_of
+from .common import save_result
 
 BATCH_TIME = PiecewiseLinearBatchTime(c=10e-3, a=1e-5, b0=0)
 BUDGET = 8192
@@ -119,8 +118,7 @@ def run(out: Path, *, fast: bool = False) -> dict:
     result = {"experiment": "kv-cache", "trace": path.name, "requests": len(arrays),
               "block_reuse_ceiling": st.block_reuse_ceiling, "findings": findings, "figures": ["kv_cache.png"],
               "rows": rows}
-    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result(out, result)
 
 
 def table(rows: list[dict]) -> list[str]:

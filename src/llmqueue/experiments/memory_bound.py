@@ -16,7 +16,6 @@ vLLM-v1 still preempts where threshold admission does not (15 s of horizon would
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
@@ -25,9 +24,10 @@ from ..engine.batch_time import PiecewiseLinearBatchTime
 from ..memory.config import MemoryConfig
 from ..memory.theory import memory_capacity
 from ..policies.memory_aware import VLLMV1, ThresholdAdmission
-from ..sim.manifest import atomic_path, write_text
+from ..sim.manifest import atomic_path
 from ..sim.simulate import simulate
 from ..workload import Geometric, LogNormal, PoissonArrivals, Uniform, Workload
+from .common import save_result
 
 BATCH_TIME = PiecewiseLinearBatchTime(c=11.28e-3, a=35.47e-3 / 128, b0=0)
 BUDGET = 512
@@ -130,8 +130,7 @@ def run(out: Path, *, fast: bool = False, progress: Callable[[int, int], None] |
     ]
     result = {"experiment": "memory-bound", "horizon_s": horizon, "findings": findings,
               "figures": ["memory_bound.png"], "sweep": rows, "overload_comparison": cmp_}
-    write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
-    return result
+    return save_result(out, result)
 
 
 def _plot(rows: list[dict], path: Path) -> None:
