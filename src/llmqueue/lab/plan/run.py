@@ -45,7 +45,11 @@ class PlanOutcome:
     pareto: list[dict]
     computed: int              # searches run now (screening and refining)
     resumed: int               # searches read back from an earlier run's journal
-    refined: int = 0           # configurations refined
+
+    @property
+    def refined(self) -> int:
+        """Configurations refined."""
+        return sum(bool(r.get("refined")) for r in self.rows)
 
     def to_json(self) -> dict:
         def public(r: dict) -> dict:
@@ -219,8 +223,7 @@ def run_plan(spec: PlanSpec, out: Path | None, backend, *, fresh: bool = False,
     ordered = [by_id[config_id(c)] for c in configs]
     ordered.sort(key=lambda r: (r.get("cost_per_mtok") is None, r.get("cost_per_mtok") or 0, -(r["max_rate"] or 0)))
     return PlanOutcome(spec, ordered, choose_best(ordered, target_rate), pareto_front(ordered),
-                       progress.total - progress.resumed, progress.resumed,
-                       sum(bool(r.get("refined")) for r in ordered))
+                       progress.total - progress.resumed, progress.resumed)
 
 
 class _Counter:
